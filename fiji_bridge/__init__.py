@@ -1,0 +1,1 @@
+"""Fiji / ImageJ bridge over the focus core (in progress)."""

@@ -1,0 +1,108 @@
+"""Annotated images: a coloured border per patch (hue = level, brightness = certainty) and a legend.
+
+The colours come from :func:`level_color` only, so the CLI's PNGs, the
+CellProfiler display and the Fiji overlay all look the same.
+"""
+import colorsys
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .constants import NUM_LEVELS, PATCH_SIZE
+
+#: Hue of level 10 (level 0 is red, 0.0): the spectrum runs red, yellow, green, cyan, blue.
+#: Stopping at blue keeps the last level from wrapping back towards red (as the Fiji plugin does).
+LAST_LEVEL_HUE = 2 / 3
+
+
+def level_color(level, certainty=1.0):
+    """RGB in [0, 1] for a level (0-10) at a certainty (0-1): hue = level, brightness = certainty.
+
+    Examples
+    --------
+    >>> level_color(0).tolist(), level_color(10, 0.5).tolist()
+    ([1.0, 0.0, 0.0], [0.0, 0.0, 0.5])
+    """
+    hue = LAST_LEVEL_HUE * float(level) / (NUM_LEVELS - 1)
+    return np.array(colorsys.hsv_to_rgb(hue, 1.0, float(np.clip(certainty, 0, 1))))
+
+
+def level_color_8bit(level, certainty=1.0):
+    """:func:`level_color` as a tuple of three ints 0-255."""
+    return tuple(int(round(255 * v)) for v in level_color(level, certainty))
+
+
+def display_gray(image):
+    """A 2-D image contrast-stretched (0.5-99.8th percentile) to uint8 for display."""
+    img = np.asarray(image, dtype=np.float64)
+    lo, hi = np.percentile(img, [0.5, 99.8])
+    if hi <= lo:
+        hi = lo + 1e-12
+    return (np.clip((img - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+def border_width(shape):
+    """Patch border width for an image of ``shape``: 2 px, thicker on large images."""
+    return max(2, int(round(min(shape[:2]) / 300)))
+
+
+def _font(size):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def annotate(image, result, *, width=None):
+    """An RGB picture of ``image`` with ``result``'s patch borders and a legend below.
+
+    Parameters
+    ----------
+    image : (M, N) array_like
+        The image that was assessed (any intensity scale).
+    result : FocusResult
+    width : int, optional
+        Border width in pixels; default grows with the image size.
+
+    Returns
+    -------
+    (M + legend, N, 3) ndarray of uint8
+    """
+    gray = display_gray(image)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    w = border_width(gray.shape) if width is None else int(width)
+    for (r, c), level, cert in zip(result.patch_origins, result.patch_levels, result.patch_certainties):
+        colour = (255 * level_color(level, cert)).astype(np.uint8)
+        s = PATCH_SIZE
+        rgb[r:r + w, c:c + s] = colour
+        rgb[r + s - w:r + s, c:c + s] = colour
+        rgb[r:r + s, c:c + w] = colour
+        rgb[r:r + s, c + s - w:c + s] = colour
+    return np.concatenate([rgb, legend(result, gray.shape[1])], axis=0)
+
+
+def legend(result, width):
+    """The legend strip: the whole-image verdict, then the 11 level colours."""
+    height = max(56, width // 10)
+    strip = Image.new("RGB", (width, height), (0, 0, 0))
+    draw = ImageDraw.Draw(strip)
+    font = _font(max(11, height // 4))
+    verdict = "in focus" if result.in_focus else "out of focus"
+    c = result.certainties["aggregate"]
+    draw.text((6, 3), f"level {result.predicted_level}  (expected {result.expected_level:.1f}), "
+                      f"certainty {c:.2f}: {verdict}", fill=level_color_8bit(result.predicted_level, 1.0),
+              font=font)
+    top, bottom = height // 2, height - 4
+    left_label, right_label = "in focus", "out of focus (dim = uncertain)"
+    lw = draw.textlength(left_label, font=font)
+    rw = draw.textlength(right_label, font=font)
+    x0, x1 = 6 + lw + 6, width - rw - 12
+    draw.text((6, top), left_label, fill=(255, 255, 255), font=font)
+    draw.text((x1 + 6, top), right_label, fill=(255, 255, 255), font=font)
+    if x1 > x0 + NUM_LEVELS * 8:
+        step = (x1 - x0) / NUM_LEVELS
+        for k in range(NUM_LEVELS):
+            a, b = x0 + k * step, x0 + (k + 1) * step - 2
+            draw.rectangle([a, top, b, bottom], fill=level_color_8bit(k))
+            draw.text((a + 2, top), str(k), fill=(0, 0, 0), font=font)
+    return np.asarray(strip)

@@ -1,0 +1,94 @@
+"""Checking an input image and bringing it to the model's intensity scale.
+
+The model was trained on raw camera counts divided by 65535 (the 16-bit full
+scale). The rule, by input type:
+
+=============================  =================================================
+input                          what the model sees
+=============================  =================================================
+``uint8``                      ``x / 255`` (8-bit data spans the full scale, as
+                               CellProfiler and ImageJ treat it)
+other integers (``uint16``…)   ``x / 65535``: raw counts; must lie in 0..65535
+float                          ``x`` as is: already divided by the bit depth's
+                               maximum (CellProfiler's convention); must lie in [0, 1]
+any, with ``max_value=v``      ``x / v``; the result must lie in [0, 1]
+=============================  =================================================
+"""
+import numpy as np
+
+from .constants import FULL_SCALE_COUNTS, PATCH_SIZE
+
+
+class ImageError(ValueError):
+    """An image the model cannot be run on; the message says why and what to do."""
+
+
+def check_plane(image):
+    """Return ``image`` as an ndarray after checking it is one usable 2-D plane."""
+    if isinstance(image, np.ndarray):
+        arr = image
+    else:
+        try:
+            arr = np.asarray(image)
+        except Exception as exc:  # ragged lists and the like
+            raise ImageError(f"`image` cannot be read as an array: {exc}") from None
+    if arr.dtype == bool or arr.dtype.kind not in "uif":
+        raise ImageError(f"`image` has data type {arr.dtype}; expected integer or float pixels")
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        raise ImageError(
+            f"`image` looks like an RGB{'A' if arr.shape[-1] == 4 else ''} image (shape {arr.shape}); "
+            "the model needs one grayscale channel: convert it or pick a channel")
+    if arr.ndim != 2:
+        raise ImageError(
+            f"`image` has {arr.ndim} dimensions (shape {arr.shape}); expected one 2-D plane. "
+            "For a z-stack or time series choose a plane, or use predict_planes()")
+    if arr.size == 0:
+        raise ImageError(f"`image` is empty (shape {arr.shape})")
+    if min(arr.shape) < PATCH_SIZE:
+        raise ImageError(
+            f"`image` is {arr.shape[0]}x{arr.shape[1]} px, smaller than one "
+            f"{PATCH_SIZE}x{PATCH_SIZE} patch")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ImageError("`image` contains NaN or infinite values")
+    return arr
+
+
+def to_model_scale(image, *, max_value=None):
+    """Check a 2-D image and scale it as the model expects (see the module docs).
+
+    Parameters
+    ----------
+    image : (M, N) array_like
+        One grayscale plane, at least 84x84.
+    max_value : float, optional
+        Divide by this instead of the default for the data type; e.g. 65535 for
+        a float image holding raw counts.
+
+    Returns
+    -------
+    (M, N) ndarray of float32 in [0, 1]
+
+    Raises
+    ------
+    ImageError
+        For anything but one finite grayscale plane of at least 84x84 whose
+        values fit the scale rule.
+    """
+    arr = check_plane(image)
+    if max_value is not None:
+        if not np.isfinite(max_value) or max_value <= 0:
+            raise ImageError(f"`max_value` must be a positive number, got {max_value!r}")
+        divisor, rule = float(max_value), f"max_value={max_value:g}"
+    elif arr.dtype == np.uint8:
+        divisor, rule = 255.0, "8-bit data is divided by 255"
+    elif arr.dtype.kind in "ui":
+        divisor, rule = FULL_SCALE_COUNTS, "integer data are raw counts divided by 65535"
+    else:
+        divisor, rule = 1.0, "float data must already be divided by the bit depth's maximum"
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0 or hi > divisor:
+        hint = (" Pass max_value (e.g. 65535 if the values are raw camera counts)."
+                if arr.dtype.kind == "f" and max_value is None else "")
+        raise ImageError(
+            f"`image` values span {lo:g}..{hi:g}, outside 0..{divisor:g} ({rule}).{hint}")
+    return (arr / divisor).astype(np.float32, copy=False)

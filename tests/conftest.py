@@ -1,0 +1,48 @@
+"""Shared fixtures: real images from samples/, the shipped model, and a small model built on the fly."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+IN_FOCUS = SAMPLES / "bbbc006_a01_s1_w1_infocus.tif"
+OUT_OF_FOCUS = SAMPLES / "bbbc006_a01_s1_w1_z00.tif"
+
+
+@pytest.fixture(scope="session")
+def in_focus_image():
+    return tifffile.imread(IN_FOCUS)
+
+
+@pytest.fixture(scope="session")
+def out_of_focus_image():
+    return tifffile.imread(OUT_OF_FOCUS)
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    from model import load_model
+
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def untrained_model_dir(tmp_path_factory):
+    """Any SavedModel that follows the serving contract must work: an untrained compact net."""
+    import keras
+
+    from model.architectures import build
+    from model.export import export_saved_model
+
+    keras.utils.set_random_seed(1)
+    return export_saved_model(build("compact"), tmp_path_factory.mktemp("models") / "untrained")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

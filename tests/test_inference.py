@@ -1,0 +1,90 @@
+"""predict() with the real shipped model on real images."""
+import numpy as np
+import pytest
+
+from model import ImageError, best_plane, load_model, predict, predict_planes
+from model.constants import PATCH_SIZE
+from model.simulator import defocus
+from model.tiling import tile_grid
+
+
+class CountingModel:
+    """The real model, counting how often it is called (a spy, not a stand-in)."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def predict_mosaic(self, mosaic):
+        self.calls += 1
+        return self.model.predict_mosaic(mosaic)
+
+
+def test_result_fields(shipped_model, in_focus_image):
+    r = predict(in_focus_image)
+    assert r.grid == (6, 8) and r.patch_count == 48
+    assert r.patch_probabilities.shape == (48, 11)
+    np.testing.assert_allclose(r.probabilities.sum(), 1, atol=1e-6)
+    assert 0 <= r.predicted_level <= 10 and r.predicted_level == int(np.argmax(r.probabilities))
+    assert r.expected_level == pytest.approx(float(np.dot(np.arange(11), r.probabilities)))
+    assert set(r.certainties) == {"aggregate", "mean", "max", "weighted"}
+    assert all(0 <= v <= 1 for v in r.certainties.values())
+    summary = r.summary()
+    assert summary["patch_count"] == 48 and summary["probability_10"] == pytest.approx(r.probabilities[10])
+    assert len(r.patch_table()) == 48
+
+
+def test_all_patches_in_one_model_call(shipped_model, in_focus_image):
+    spy = CountingModel(shipped_model)
+    predict(in_focus_image, model=spy)
+    assert spy.calls == 1
+
+
+def test_patches_match_direct_model_call(shipped_model, in_focus_image):
+    """The mosaic route gives each patch the probabilities of that patch alone."""
+    r = predict(in_focus_image)
+    (row, col) = r.patch_origins[13]
+    alone = shipped_model.predict_mosaic((in_focus_image[row:row + PATCH_SIZE, col:col + PATCH_SIZE] / 65535.0)
+                                         .astype(np.float32))
+    np.testing.assert_allclose(r.patch_probabilities[13], alone[0], atol=1e-5)
+
+
+def test_fewer_tiles(shipped_model, in_focus_image):
+    r = predict(in_focus_image, n_rows=2, n_cols=3)
+    assert r.patch_count == 6
+    np.testing.assert_array_equal(r.patch_origins, tile_grid(in_focus_image.shape, 2, 3)[0])
+
+
+def test_too_many_tiles_is_an_image_error(shipped_model, in_focus_image):
+    with pytest.raises(ImageError, match="do not fit"):
+        predict(in_focus_image, n_rows=7)
+
+
+def test_in_focus_scores_lower_than_out_of_focus(shipped_model, in_focus_image, out_of_focus_image):
+    sharp, blurred = predict(in_focus_image), predict(out_of_focus_image)
+    assert sharp.predicted_level < blurred.predicted_level
+    assert sharp.expected_level < blurred.expected_level
+
+
+def test_scale_rule_uint16_equals_cellprofiler_float(shipped_model, in_focus_image):
+    a = predict(in_focus_image)
+    b = predict(in_focus_image.astype(np.float64) / 65535.0)
+    np.testing.assert_allclose(a.patch_probabilities, b.patch_probabilities, atol=1e-5)
+
+
+def test_empty_background_is_uncertain(shipped_model, rng):
+    background = rng.poisson(300, size=(336, 336)).astype(np.uint16)
+    r = predict(background)
+    assert np.median(r.patch_certainties) <= 0.3
+
+
+def test_best_plane_of_a_stack(shipped_model, in_focus_image):
+    counts = in_focus_image.astype(np.float32)
+    stack = np.stack([defocus(counts, level) for level in (8, 4, 0, 5)]).round().astype(np.uint16)
+    results, best = predict_planes(stack)
+    assert len(results) == 4 and best == 2
+    assert best_plane(results) == 2
+
+
+def test_predict_planes_needs_3d():
+    with pytest.raises(ImageError, match="3-D"):
+        predict_planes(np.zeros((100, 100)))

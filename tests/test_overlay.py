@@ -1,0 +1,25 @@
+"""Annotated images: hue by level, brightness by certainty, legend below."""
+import numpy as np
+
+from model import predict
+from model.overlay import annotate, border_width, level_color
+
+
+def test_colours_hue_by_level_brightness_by_certainty():
+    assert level_color(0).tolist() == [1.0, 0.0, 0.0]
+    assert level_color(10).tolist() == [0.0, 0.0, 1.0]
+    np.testing.assert_allclose(level_color(4, 0.5), level_color(4) * 0.5)
+    hues = [tuple(level_color(k)) for k in range(11)]
+    assert len(set(hues)) == 11
+
+
+def test_annotated_image_has_patch_borders(shipped_model, in_focus_image):
+    r = predict(in_focus_image)
+    rgb = annotate(in_focus_image, r)
+    assert rgb.dtype == np.uint8 and rgb.shape[1:] == (696, 3) and rgb.shape[0] > 520
+    w = border_width(in_focus_image.shape)
+    for (row, col), level, cert in zip(r.patch_origins, r.patch_levels, r.patch_certainties):
+        expected = (255 * level_color(level, cert)).astype(np.uint8)
+        np.testing.assert_array_equal(rgb[row, col + 40], expected)
+        np.testing.assert_array_equal(rgb[row + 40, col + w - 1], expected)
+        assert not np.array_equal(rgb[row + 40, col + 40], expected) or expected.max() == 0

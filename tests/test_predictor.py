@@ -1,0 +1,51 @@
+"""Model loading: cached once per process, thread-safe, clear errors for missing or broken models."""
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from model import ModelError, load_model, predict
+from model.predictor import DEFAULT_MODEL_DIR
+
+
+def test_shipped_model_loads_once(shipped_model):
+    assert load_model() is shipped_model
+    assert load_model(DEFAULT_MODEL_DIR) is shipped_model
+    assert shipped_model.path == DEFAULT_MODEL_DIR
+
+
+def test_concurrent_loads_share_one_instance(untrained_model_dir):
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(load_model(untrained_model_dir))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 6 and all(m is seen[0] for m in seen)
+
+
+def test_missing_model_folder(tmp_path):
+    with pytest.raises(ModelError, match="no SavedModel"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_malformed_model(tmp_path):
+    (tmp_path / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(ModelError, match="not a usable SavedModel"):
+        load_model(tmp_path)
+
+
+def test_damaged_model_fails_checksum(untrained_model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(untrained_model_dir, copy)
+    data = next((copy / "variables").glob("variables.data*"))
+    data.write_bytes(data.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelError, match="checksum"):
+        load_model(copy)
+
+
+def test_any_contract_model_works(untrained_model_dir, in_focus_image):
+    result = predict(in_focus_image, model=untrained_model_dir)
+    assert result.patch_probabilities.shape == (48, 11)
+    np.testing.assert_allclose(result.patch_probabilities.sum(axis=1), 1, atol=1e-5)
