@@ -11,7 +11,8 @@ from .constants import NUM_LEVELS
 LOGGER = logging.getLogger(__name__)
 
 #: Sources never trained on, so that evaluation measures generalisation to new
-#: experiments, cell types and instruments (see ``training_data.source_of``).
+#: experiments, cell types and instruments (see ``training_data.source_of``). They include
+#: the 20x widefield U2OS images, the closest match to high-content screening data.
 HELD_OUT_SOURCES = ("2022-10-14_U2OS", "HFF", "MCC13", "stardist")
 
 

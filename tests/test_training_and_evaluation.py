@@ -1,0 +1,94 @@
+"""degrade / train / evaluate commands on a real image, and the loss and baseline they use."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from model import load_model, predict
+from model.evaluation import Case, binary_protocol, f_score, within
+from model.plls import power_log_log_slope
+from model.simulator import defocus
+
+from .conftest import SAMPLES
+
+HFF = SAMPLES / "hff_s17_infocus.tif"
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "model", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def degraded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("degraded")
+    run_cli("degrade", HFF, "--levels", "0", "6", "--output", out)
+    return out
+
+
+def test_degrade_writes_levels_as_16_bit(degraded):
+    sharp = tifffile.imread(degraded / "0" / HFF.name)
+    blurred = tifffile.imread(degraded / "6" / HFF.name)
+    assert sharp.dtype == blurred.dtype == np.uint16 and sharp.shape == (512, 512)
+    assert power_log_log_slope(blurred) < power_log_log_slope(sharp)
+
+
+def test_evaluate_level_folders(degraded, tmp_path):
+    run_cli("evaluate", "--levels", degraded, "--output", tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["images"] == 2 and metrics["within_1"] == 1.0
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_evaluate_synthetic_reports_background(tmp_path):
+    run_cli("evaluate", "--synthetic", HFF, "--no-sweep", "--output", tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["images"] == 11 and metrics["within_1"] >= 0.9
+    assert metrics["background_patches"]["median_certainty"] <= 0.3
+
+
+def test_train_writes_a_usable_model(tmp_path, in_focus_image):
+    run_cli("train", HFF, "--output", tmp_path / "m", "--steps", "3", "--batch-size", "8", "--hold-out")
+    result = predict(in_focus_image, model=load_model(tmp_path / "m"))
+    assert result.patch_probabilities.shape == (48, 11)
+
+
+def test_ranked_probability_score_is_level_distance_for_one_hot():
+    import tensorflow as tf
+
+    from model.training import ranked_probability_score
+
+    p = tf.one_hot([3, 7], 11)
+    assert float(ranked_probability_score(p, tf.constant([5, 7]))) == pytest.approx(1.0)  # mean of |3-5|, 0
+    uniform = tf.fill([1, 11], 1 / 11)
+    assert float(ranked_probability_score(uniform, tf.constant([0]))) > 0
+
+
+def test_plls_blur_and_degenerate_images(in_focus_image):
+    counts = in_focus_image.astype(np.float32)
+    assert power_log_log_slope(defocus(counts, 8)) < power_log_log_slope(counts)
+    assert power_log_log_slope(np.ones((128, 128))) == 0.0
+
+
+def _case(level, predicted, in_focus, plls):
+    return Case("x", level, 1.0, 0.0, predicted, float(predicted), in_focus, 1.0, plls)
+
+
+def test_scores():
+    assert f_score([1, 1, 0, 0], [1, 0, 0, 0]) == pytest.approx(2 / 3)
+    cases = [_case(0, 1, True, -1.5), _case(5, 8, False, -3.0)]
+    assert within(cases, 0) == 0 and within(cases, 1) == 0.5 and within(cases, 3) == 1.0
+
+
+def test_binary_protocol_tunes_plls_on_validation_only():
+    rng = np.random.default_rng(0)
+    cases = [_case(level, level, level <= 2, -1.5 - 0.1 * level + rng.normal(0, 0.01))
+             for level in range(11) for _ in range(20)]
+    result = binary_protocol(cases)
+    assert result["validation_images"] == 22 and result["test_images"] == 198
+    assert result["model_f_score"] == 1.0 and result["plls_f_score"] > 0.9
