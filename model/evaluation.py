@@ -168,7 +168,7 @@ def brightness_robustness(cases):
 
 
 def write_report(cases, output, background=None, seed=0):
-    """predictions.csv, confusion_matrix.png and metrics.json in ``output``; returns the metrics."""
+    """predictions.csv, metrics.json, confusion_matrix.png and (with a sweep) brightness_sweep.png."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     with open(output / "predictions.csv", "w", newline="") as f:
@@ -182,25 +182,43 @@ def write_report(cases, output, background=None, seed=0):
         metrics["background_patches"] = {"count": int(len(background)),
                                          "median_certainty": float(np.median(background))}
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    _plot_confusion(confusion_matrix(plain), output / "confusion_matrix.png", metrics)
-    return metrics
-
-
-def _plot_confusion(matrix, path, metrics):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
+    _draw_confusion(ax, confusion_matrix(plain), f"{metrics['images']} images: exact {metrics['within_0']:.0%}, "
+                                                 f"within one {metrics['within_1']:.0%}")
+    _save(fig, output / "confusion_matrix.png")
+    settings = {}
+    for c in cases:
+        settings.setdefault((c.gain, c.offset), []).append(c)
+    if len(settings) > 1:  # the brightness sweep, one matrix per setting as in Fig. 4 of the paper
+        fig, axes = plt.subplots(2, (len(settings) + 1) // 2, figsize=(3.2 * ((len(settings) + 1) // 2), 6.6))
+        for ax, ((gain, offset), group) in zip(axes.ravel(), sorted(settings.items())):
+            _draw_confusion(ax, confusion_matrix(group), f"gain {gain:g}, offset {offset:g}: "
+                                                         f"{within(group, 1):.0%} within one", small=True)
+        for ax in axes.ravel()[len(settings):]:
+            ax.set_visible(False)
+        _save(fig, output / "brightness_sweep.png")
+    return metrics
+
+
+def _draw_confusion(ax, matrix, title, small=False):
     ax.imshow(matrix, cmap="inferno")
     for (i, j), n in np.ndenumerate(matrix):
-        if n:
+        if n and not small:
             ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
                     color="black" if n > matrix.max() / 2 else "white")
-    ax.set(xlabel="predicted level", ylabel="true level", xticks=range(NUM_LEVELS), yticks=range(NUM_LEVELS),
-           title=f"{metrics['images']} images: exact {metrics['within_0']:.0%}, "
-                 f"within one {metrics['within_1']:.0%}")
+    ticks = range(0, NUM_LEVELS, 2 if small else 1)
+    ax.set(xlabel="predicted level", ylabel="true level", xticks=ticks, yticks=ticks)
+    ax.set_title(title, fontsize=8 if small else 10)
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

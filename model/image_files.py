@@ -1,4 +1,5 @@
 """Reading microscope image files into 2-D planes; all file I/O of images lives here."""
+import glob
 import logging
 from pathlib import Path
 
@@ -81,8 +82,7 @@ def expand_inputs(inputs):
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
         elif any(ch in str(item) for ch in "*?["):
-            matches = sorted(Path().glob(str(item))) if not path.is_absolute() else \
-                sorted(Path(path.anchor).glob(str(path.relative_to(path.anchor))))
+            matches = sorted(Path(p) for p in glob.glob(str(item)))
             found.extend(p for p in matches if p.is_file())
             if not matches:
                 found.append(path)

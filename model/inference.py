@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import metrics
-from .constants import NUM_LEVELS, PATCH_SIZE
+from .constants import PATCH_SIZE
 from .predictor import load_model
 from .scaling import ImageError, to_model_scale
 from .tiling import mosaic, tile_grid
@@ -151,4 +151,4 @@ def best_plane(results):
     return min(range(len(results)), key=keys.__getitem__)
 
 
-__all__ = ["FocusResult", "predict", "predict_planes", "best_plane", "NUM_LEVELS"]
+__all__ = ["FocusResult", "predict", "predict_planes", "best_plane"]

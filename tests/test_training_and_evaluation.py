@@ -45,11 +45,14 @@ def test_evaluate_level_folders(degraded, tmp_path):
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
 
 
-def test_evaluate_synthetic_reports_background(tmp_path):
-    run_cli("evaluate", "--synthetic", HFF, "--no-sweep", "--output", tmp_path)
+def test_evaluate_synthetic_with_brightness_sweep(tmp_path):
+    run_cli("evaluate", "--synthetic", HFF, "--output", tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["images"] == 11 and metrics["within_1"] >= 0.9
     assert metrics["background_patches"]["median_certainty"] <= 0.3
+    assert len(metrics["brightness"]["within_one_by_setting"]) == 8
+    assert metrics["brightness"]["max_level_move"] <= 1
+    assert (tmp_path / "brightness_sweep.png").stat().st_size > 1000
 
 
 def test_train_writes_a_usable_model(tmp_path, in_focus_image):
