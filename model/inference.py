@@ -1,5 +1,6 @@
 """Image in, focus result out: tiling, one batched model call, aggregation."""
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class FocusResult:
     def patch_count(self):
         return len(self.patch_origins)
 
-    @property
+    @cached_property
     def probabilities(self):
         """Whole-image distribution over the 11 levels (certainty-weighted mean)."""
         return metrics.aggregate(self.patch_probabilities, self.patch_certainties)
@@ -69,7 +70,7 @@ class FocusResult:
         """At least half the whole-image probability on levels 0-2 (see metrics.in_focus)."""
         return metrics.in_focus(self.probabilities)
 
-    @property
+    @cached_property
     def certainties(self):
         """Whole-image ``aggregate``, ``mean``, ``max`` and ``weighted`` certainties."""
         return metrics.image_certainties(self.patch_probabilities, self.patch_certainties)
