@@ -16,6 +16,7 @@ from .constants import IN_FOCUS_MAX_LEVEL, NUM_LEVELS, PATCH_SIZE
 from .image_files import expand_inputs, read_planes
 from .inference import predict
 from .plls import power_log_log_slope
+from .plotting import pyplot, save_figure
 from .simulator import (LEVEL_STEP, NUMERICAL_APERTURE, PIXEL_SIZE, apply_sensor, counts_of, defocus,
                         clean_signal)
 
@@ -135,8 +136,8 @@ def binary_protocol(cases, seed=0, validation_fraction=0.1):
     """The paper's in/out-of-focus comparison (levels 0-2 = in focus).
 
     PLLS gets the threshold (a midpoint between sorted validation values) that
-    maximises its F-score on a random 10% validation split; both methods are then scored on the other 90%. Our ``in_focus`` rule has
-    no tuned threshold.
+    maximises its F-score on a random 10% validation split; both methods are then
+    scored on the other 90%. Our ``in_focus`` rule has no tuned threshold.
     """
     rng = np.random.default_rng(seed)
     truth = np.array([c.level <= IN_FOCUS_MAX_LEVEL for c in cases])
@@ -160,11 +161,17 @@ def brightness_robustness(cases):
     moves = np.array([max(v) - min(v) for v in groups.values() if len(v) > 1])
     if not len(moves):
         return {}
-    per_setting = {}
-    for c in cases:
-        per_setting.setdefault(f"gain {c.gain:g}, offset {c.offset:g}", []).append(c)
     return {"max_level_move": int(moves.max()), "fraction_moving_at_most_one": float(np.mean(moves <= 1)),
-            "within_one_by_setting": {k: within(v, 1) for k, v in per_setting.items()}}
+            "within_one_by_setting": {f"gain {gain:g}, offset {offset:g}": within(group, 1)
+                                      for (gain, offset), group in by_setting(cases).items()}}
+
+
+def by_setting(cases):
+    """Cases grouped by their ``(gain, offset)`` brightness setting, in order of appearance."""
+    groups = {}
+    for c in cases:
+        groups.setdefault((c.gain, c.offset), []).append(c)
+    return groups
 
 
 def write_report(cases, output, background=None, seed=0):
@@ -175,25 +182,19 @@ def write_report(cases, output, background=None, seed=0):
         writer = csv.DictWriter(f, list(asdict(cases[0])))
         writer.writeheader()
         writer.writerows(asdict(c) for c in cases)
-    plain = [c for c in cases if (c.gain, c.offset) == (1.0, 0.0)]
+    settings = by_setting(cases)
+    plain = settings[(1.0, 0.0)]
     metrics = {"images": len(plain), **{f"within_{d}": within(plain, d) for d in (0, 1, 2)},
                "binary": binary_protocol(plain, seed), "brightness": brightness_robustness(cases)}
     if background is not None and len(background):
         metrics["background_patches"] = {"count": int(len(background)),
                                          "median_certainty": float(np.median(background))}
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     _draw_confusion(ax, confusion_matrix(plain), f"{metrics['images']} images: exact {metrics['within_0']:.0%}, "
                                                  f"within one {metrics['within_1']:.0%}")
-    _save(fig, output / "confusion_matrix.png")
-    settings = {}
-    for c in cases:
-        settings.setdefault((c.gain, c.offset), []).append(c)
+    save_figure(fig, output / "confusion_matrix.png")
     if len(settings) > 1:  # the brightness sweep, one matrix per setting as in Fig. 4 of the paper
         fig, axes = plt.subplots(2, (len(settings) + 1) // 2, figsize=(3.2 * ((len(settings) + 1) // 2), 6.6))
         for ax, ((gain, offset), group) in zip(axes.ravel(), sorted(settings.items())):
@@ -201,7 +202,7 @@ def write_report(cases, output, background=None, seed=0):
                                                          f"{within(group, 1):.0%} within one", small=True)
         for ax in axes.ravel()[len(settings):]:
             ax.set_visible(False)
-        _save(fig, output / "brightness_sweep.png")
+        save_figure(fig, output / "brightness_sweep.png")
     return metrics
 
 
@@ -215,10 +216,3 @@ def _draw_confusion(ax, matrix, title, small=False):
     ax.set(xlabel="predicted level", ylabel="true level", xticks=ticks, yticks=ticks)
     ax.set_title(title, fontsize=8 if small else 10)
 
-
-def _save(fig, path):
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

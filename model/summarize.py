@@ -6,6 +6,7 @@ import numpy as np
 
 from .constants import NUM_LEVELS, PATCH_SIZE
 from .overlay import display_gray, level_color
+from .plotting import pyplot, save_figure
 
 CERTAINTY_BINS = 10
 
@@ -23,11 +24,7 @@ def summarize(results_dir, *, seed=0):
     - ``patch_montage.png``: one example patch per level (rows) and certainty bin
       (columns), like Fig. 6 of Yang et al. 2018.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     results_dir = Path(results_dir)
     results_file = results_dir / "results.csv"
     if not results_file.is_file():
@@ -46,28 +43,19 @@ def summarize(results_dir, *, seed=0):
     ax.bar(range(NUM_LEVELS), np.bincount(levels, minlength=NUM_LEVELS), color=colours, edgecolor="k")
     ax.set(xlabel="predicted level (0 = in focus, 10 = ~30 px blur)", ylabel="images",
            title=f"Focus levels of {len(rows)} images", xticks=range(NUM_LEVELS))
-    written.append(_save(fig, out / "level_histogram.png"))
+    written.append(save_figure(fig, out / "level_histogram.png"))
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter([float(r["mean_certainty"]) for r in rows], [float(r["aggregate_certainty"]) for r in rows],
                c=[colours[k] for k in levels], edgecolors="k", linewidths=0.3)
     ax.set(xlabel="mean patch certainty", ylabel="aggregate certainty", xlim=(0, 1), ylim=(0, 1),
            title="Certainty per image (colour = level)")
-    written.append(_save(fig, out / "certainty_scatter.png"))
+    written.append(save_figure(fig, out / "certainty_scatter.png"))
 
     patches_file = results_dir / "patches.csv"
     if patches_file.is_file():
         written.append(_patch_montage(_read_csv(patches_file), out / "patch_montage.png", plt, seed))
     return written
-
-
-def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
 
 
 def _patch_montage(patch_rows, path, plt, seed):
@@ -113,4 +101,4 @@ def _patch_montage(patch_rows, path, plt, seed):
     fig.suptitle("Example patches: level (rows) by certainty (columns)")
     fig.supxlabel("certainty")
     fig.supylabel("predicted level")
-    return _save(fig, path)
+    return save_figure(fig, path)
