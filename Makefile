@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# CellProfiler 4.2.8.1 needs other versions of its dependencies, so it gets its own environment.
+VENV_CP4 ?= .venv-cp4
+BIN_CP4 := $(VENV_CP4)/bin
+CP5_APP := cellprofiler-nightly==5.0.0.dev784
 
-.PHONY: demo test install install-test
+.PHONY: demo test install install-test install-cp4 test-cp4
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +16,27 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt ".[cpu]"
 
+# Everything the tests drive for real: CellProfiler 5, ImageJ1 through scyjava, Dask.
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,test,cellprofiler,fiji,dask]"
+	$(BIN)/pip install --quiet --no-deps $(CP5_APP)
+
+# CellProfiler 4.2.8.1 on Python 3.11: --no-deps plus overridden pins, javabridge built against numpy 1.26 (needs a JDK).
+install-cp4:
+	test -x $(BIN_CP4)/python || $(PYTHON) -m venv $(VENV_CP4)
+	$(BIN_CP4)/pip install --quiet --upgrade pip
+	$(BIN_CP4)/pip install --quiet -c constraints-cp4.txt numpy "cython<3" setuptools wheel
+	JAVA_HOME=$${JAVA_HOME:-$$(dirname $$(dirname $$(readlink -f $$(command -v javac))))} \
+	  $(BIN_CP4)/pip install --quiet -c constraints-cp4.txt --no-build-isolation python-javabridge
+	$(BIN_CP4)/pip install --quiet --no-deps cellprofiler-core==4.2.8.1 cellprofiler==4.2.8.1
+	$(BIN_CP4)/pip install --quiet -c constraints-cp4.txt -r requirements-cp4.txt -e ".[cpu,test]"
 
 # Assess the bundled sample images: annotated PNGs, results.csv, patches.csv and plots in results/.
 demo: install
 	$(BIN)/focus-quality predict samples --output results; test $$? -le 1
 	$(BIN)/focus-quality summarize results
 
-# Install everything (including system packages) and run the whole test suite.
-test: install-test
+# Install everything and run the whole test suite, then the CellProfiler tests again on CellProfiler 4.2.8.1.
+test: install-test install-cp4
 	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN_CP4)/python -m pytest -p no:cacheprovider tests/test_cellprofiler_plugin.py

@@ -13,6 +13,10 @@ float                          ``x`` as is: already divided by the bit depth's
                                maximum (CellProfiler's convention); must lie in [0, 1]
 any, with ``max_value=v``      ``x / v``; the result must lie in [0, 1]
 =============================  =================================================
+
+Hosts that hand over pixels already divided by the acquisition's full scale
+(CellProfiler's floats with ``Image.scale``, e.g. 4095 for 12-bit data) get the
+raw-count scale back through :func:`max_value_for_scale`.
 """
 import numpy as np
 
@@ -92,3 +96,20 @@ def to_model_scale(image, *, max_value=None):
         raise ImageError(
             f"`image` values span {lo:g}..{hi:g}, outside 0..{divisor:g} ({rule}).{hint}")
     return (arr / divisor).astype(np.float32, copy=False)
+
+
+def max_value_for_scale(scale):
+    """``max_value`` for pixels already divided by an acquisition full scale ``scale``.
+
+    CellProfiler divides 12-bit data by 4095 and 16-bit data by 65535; the model
+    wants raw counts / 65535, i.e. ``x / (65535 / scale)``. 8-bit data (scale
+    255 or less) and an unknown scale keep the default rule (floats in [0, 1]).
+
+    Examples
+    --------
+    >>> max_value_for_scale(4095.0), max_value_for_scale(255.0), max_value_for_scale(None)
+    (16.003663003663004, None, None)
+    """
+    if scale is None or not np.isfinite(scale) or scale <= 255:
+        return None
+    return FULL_SCALE_COUNTS / float(scale)

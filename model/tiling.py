@@ -71,3 +71,19 @@ def mosaic(image, origins, grid, patch_size=PATCH_SIZE):
     blocks = np.stack([image[r:r + patch_size, c:c + patch_size] for r, c in origins])
     blocks = blocks.reshape(n_rows, n_cols, patch_size, patch_size)
     return blocks.transpose(0, 2, 1, 3).reshape(n_rows * patch_size, n_cols * patch_size)
+
+
+def patch_labels(origins, shape, patch_size=PATCH_SIZE):
+    """A label image numbering the patches 1..P in the order of ``origins``; 0 elsewhere.
+
+    Patches from :func:`tile_grid` never overlap, so every patch keeps all its pixels.
+
+    Examples
+    --------
+    >>> patch_labels([[0, 0], [0, 84]], (90, 170))[[0, 0, 89], [0, 90, 0]].tolist()
+    [1, 2, 0]
+    """
+    labels = np.zeros(tuple(shape), dtype=np.int32)
+    for number, (r, c) in enumerate(origins, start=1):
+        labels[r:r + patch_size, c:c + patch_size] = number
+    return labels

@@ -46,3 +46,18 @@ def untrained_model_dir(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def require_host(module_name, what):
+    """Import a host application's package, or skip saying why.
+
+    CI sets FOCUS_QUALITY_REQUIRE_HOSTS=1, turning the skip into a failure so a
+    missing install step cannot hide behind a green run.
+    """
+    try:
+        return __import__(module_name)
+    except ImportError as exc:
+        message = f"{what} is not installed here ({exc}); `make test` installs it"
+        if os.environ.get("FOCUS_QUALITY_REQUIRE_HOSTS") == "1":
+            pytest.fail(message)
+        pytest.skip(message, allow_module_level=True)
