@@ -82,6 +82,21 @@ def _format(value):
     return value
 
 
+class UniqueStems:
+    """Output names for input files: the file's stem, numbered when an earlier input had the same one."""
+
+    def __init__(self):
+        self._taken = set()
+
+    def __call__(self, path):
+        stem, n = Path(path).stem, 1
+        while stem in self._taken:
+            n += 1
+            stem = f"{Path(path).stem}_{n}"
+        self._taken.add(stem)
+        return stem
+
+
 class ResultWriter:
     """Appends result and patch rows to the two CSV files as files finish."""
 
@@ -93,16 +108,7 @@ class ResultWriter:
         self._patches = csv.DictWriter(self._files[1], PATCH_COLUMNS, extrasaction="ignore")
         self._results.writeheader()
         self._patches.writeheader()
-        self._stems = set()
-
-    def png_stem(self, path):
-        """A name for the file's PNGs that no earlier input of this run has taken."""
-        stem, n = Path(path).stem, 1
-        while stem in self._stems:
-            n += 1
-            stem = f"{Path(path).stem}_{n}"
-        self._stems.add(stem)
-        return stem
+        self.png_stem = UniqueStems()
 
     def write(self, outcome):
         self._results.writerows({k: _format(v) for k, v in row.items()} for row in outcome.rows)

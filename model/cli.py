@@ -48,6 +48,27 @@ def build_parser():
     p.add_argument("--no-png", action="store_true", help="skip the annotated PNGs (faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    f = commands.add_parser("fiji", help="run the Fiji command through ImageJ: TIFFs with overlays, CSV tables",
+                            description="Open each image in ImageJ (Fiji with --fiji or FIJI_DIR, else "
+                                        "ImageJ1 from ij.jar), add the coloured patch overlay and write "
+                                        "DIR/<name>.focus.tif (Fiji shows the overlay) and the 'Focus Quality' "
+                                        "table as DIR/<name>.focus.csv. With --gui: open ImageJ's window "
+                                        "with the Plugins > Microscope Image Focus Quality entry instead.")
+    f.add_argument("images", nargs="*", metavar="IMAGE", help="image files, folders or quoted glob patterns")
+    f.add_argument("-o", "--output", metavar="DIR", help="folder for the results (required without --gui)")
+    f.add_argument("--gui", action="store_true", help="open ImageJ's window with the menu entry (needs a display)")
+    f.add_argument("--fiji", metavar="DIR", help="a Fiji.app folder (default: $FIJI_DIR, else ImageJ1)")
+    fopts = f.add_argument_group("command options")
+    fopts.add_argument("--tiles-x", type=int, metavar="N", help="patch columns (default: as many as fit)")
+    fopts.add_argument("--tiles-y", type=int, metavar="N", help="patch rows (default: as many as fit)")
+    fopts.add_argument("--border", type=int, metavar="PX", help="outline width (default: grows with the image)")
+    fopts.add_argument("--solid", action="store_true", help="fill the patches instead of outlining them")
+    fopts.add_argument("--probabilities", action="store_true",
+                       help="also write the 11-channel probability image (NaN outside the patches)")
+    fopts.add_argument("--plane", type=int, metavar="N", help="1-based plane of stacks (required for stacks)")
+    fopts.add_argument("--max-value", type=float, metavar="V", help="intensity scale override, as for predict")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     s = commands.add_parser("summarize", help="plots from a predict results folder",
                             description="Write DIR/summary/: a histogram of levels, a certainty "
                                         "scatter plot and a montage of patches per level and certainty.")
@@ -112,6 +133,30 @@ def _predict(args):
     return 1 if failed else 0
 
 
+def _fiji(args):
+    from fiji_bridge.batch import FijiOptions
+
+    from .image_files import expand_inputs
+
+    options = FijiOptions(tiles_x=args.tiles_x, tiles_y=args.tiles_y, border=args.border, solid=args.solid,
+                          probability_image=args.probabilities, plane=args.plane, max_value=args.max_value)
+    if args.gui:
+        from fiji_bridge.menu import start_gui, wait_until_closed
+
+        start_gui(expand_inputs(args.images) if args.images else (), options, fiji_dir=args.fiji)
+        wait_until_closed()
+        return 0
+    if not args.output or not args.images:
+        raise ValueError("`focus-quality fiji` needs IMAGE... and --output DIR (or --gui)")
+    from fiji_bridge.batch import run_files
+
+    paths = expand_inputs(args.images)
+    report = run_files(paths, args.output, options, fiji_dir=args.fiji,
+                       progress=False if args.no_progress else None)
+    print(f"{len(paths) - len(report.errors)} of {len(paths)} files assessed; TIFFs and tables in {args.output}")
+    return 1 if report.errors else 0
+
+
 def _summarize(args):
     from .summarize import summarize
 
@@ -166,7 +211,7 @@ def _evaluate(args):
     return 0
 
 
-COMMANDS = {"predict": _predict, "summarize": _summarize, "degrade": _degrade, "train": _train,
+COMMANDS = {"predict": _predict, "fiji": _fiji, "summarize": _summarize, "degrade": _degrade, "train": _train,
             "evaluate": _evaluate}
 
 
@@ -178,7 +223,7 @@ def main(argv=None):
 
     try:
         return COMMANDS[args.command](args)
-    except (ModelError, FileNotFoundError, ValueError, OSError) as exc:
+    except (ModelError, FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
         LOGGER.error("%s", exc)
         return 2
 
