@@ -7,7 +7,7 @@ VENV_CP4 ?= .venv-cp4
 BIN_CP4 := $(VENV_CP4)/bin
 CP5_APP := cellprofiler-nightly==5.0.0.dev784
 
-.PHONY: demo test install install-test install-cp4 test-cp4
+.PHONY: demo test benchmark install install-test install-cp4
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ demo: install
 test: install-test install-cp4
 	$(BIN)/python -m pytest -p no:cacheprovider
 	$(BIN_CP4)/python -m pytest -p no:cacheprovider tests/test_cellprofiler_plugin.py
+
+# Speed and scale benchmarks (about 10 minutes); the report goes to benchmarks/RESULTS.md.
+benchmark: install-test
+	$(BIN)/python -m benchmarks.suite --output benchmarks/RESULTS.md

@@ -47,6 +47,14 @@ def build_parser():
     p.add_argument("-m", "--model", metavar="DIR", help="a SavedModel folder (default: the shipped model)")
     p.add_argument("--no-png", action="store_true", help="skip the annotated PNGs (faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scale = p.add_argument_group("scale")
+    scale.add_argument("-j", "--workers", type=int, metavar="N",
+                       help="worker processes, each loading the model once (default: the CPU cores)")
+    scale.add_argument("--resume", action="store_true",
+                       help="skip the files already in DIR/results.csv (after an interruption) and append")
+    scale.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a Dask cluster (e.g. tcp://host:8786); its workers need this package "
+                            "and DIR on a shared file system")
 
     f = commands.add_parser("fiji", help="run the Fiji command through ImageJ: TIFFs with overlays, CSV tables",
                             description="Open each image in ImageJ (Fiji with --fiji or FIJI_DIR, else "
@@ -122,13 +130,17 @@ def build_parser():
 
 
 def _predict(args):
-    from .batch import PredictOptions, predict_files
+    from .batch import PredictOptions, default_workers, predict_files
     from .image_files import expand_inputs
 
     paths = expand_inputs(args.images)
     options = PredictOptions(n_rows=args.tiles_y, n_cols=args.tiles_x, max_value=args.max_value,
                              model=args.model, annotate=not args.no_png)
-    failed = predict_files(paths, args.output, options, progress=False if args.no_progress else None)
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    failed = predict_files(paths, args.output, options, progress=False if args.no_progress else None,
+                           workers=workers, resume=args.resume, scheduler=args.scheduler)
     print(f"{len(paths) - failed} of {len(paths)} files assessed; results in {args.output}/results.csv")
     return 1 if failed else 0
 

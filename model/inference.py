@@ -7,7 +7,7 @@ import numpy as np
 from . import metrics
 from .constants import PATCH_SIZE
 from .predictor import load_model
-from .scaling import ImageError, to_model_scale
+from .scaling import ImageError, check_plane, to_model_scale
 from .tiling import mosaic, tile_grid
 
 
@@ -119,18 +119,21 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None):
     ------
     ImageError
         For input the model cannot assess (RGB, stacks, NaN, too small, ...).
+        The intensity range is checked on the pixels the patches cover.
     """
-    scaled = to_model_scale(image, max_value=max_value)
+    image = check_plane(image)
     try:
-        origins, grid = tile_grid(scaled.shape, n_rows, n_cols)
+        origins, grid = tile_grid(image.shape, n_rows, n_cols)
     except ValueError as exc:
         raise ImageError(str(exc)) from None
+    # Scale only the pixels the model sees: the patches, packed into one mosaic.
+    scaled = to_model_scale(mosaic(image, origins, grid), max_value=max_value)
     if not hasattr(model, "predict_mosaic"):
         model = load_model(model)
-    probabilities = model.predict_mosaic(mosaic(scaled, origins, grid))
+    probabilities = model.predict_mosaic(scaled)
     if len(probabilities) != len(origins):
         raise ImageError(f"the model returned {len(probabilities)} patches for {len(origins)}")
-    return FocusResult.from_patches(origins, probabilities, grid, scaled.shape)
+    return FocusResult.from_patches(origins, probabilities, grid, image.shape)
 
 
 def predict_planes(planes, **kwargs):

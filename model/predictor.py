@@ -55,6 +55,18 @@ def load_model(path=None):
         return model
 
 
+def limit_threads(threads):
+    """Let TensorFlow use ``threads`` CPU threads per operation (call before the first model load).
+
+    Worker processes sharing a machine each get their share of the cores instead
+    of each starting one thread per core.
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+    tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+
+
 def _verify_checksums(folder):
     listing = folder / CHECKSUM_FILE
     if not listing.is_file():

@@ -89,13 +89,16 @@ def to_model_scale(image, *, max_value=None):
         divisor, rule = FULL_SCALE_COUNTS, "integer data are raw counts divided by 65535"
     else:
         divisor, rule = 1.0, "float data must already be divided by the bit depth's maximum"
-    lo, hi = float(arr.min()), float(arr.max())
+    if arr.dtype in (np.uint8, np.uint16) and max_value is None:
+        lo, hi = 0.0, 0.0  # in range by their type; skipping two passes matters on large images
+    else:
+        lo, hi = float(arr.min()), float(arr.max())
     if lo < 0 or hi > divisor:
         hint = (" Pass max_value (e.g. 65535 if the values are raw camera counts)."
                 if arr.dtype.kind == "f" and max_value is None else "")
         raise ImageError(
             f"`image` values span {lo:g}..{hi:g}, outside 0..{divisor:g} ({rule}).{hint}")
-    return (arr / divisor).astype(np.float32, copy=False)
+    return np.multiply(arr, np.float32(1.0 / divisor), dtype=np.float32)
 
 
 def max_value_for_scale(scale):
