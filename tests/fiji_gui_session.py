@@ -16,10 +16,11 @@ def main(image_path):
     imp = _wait_for(WindowManager.getCurrentImage)
     ActionEvent = jimport("java.awt.event.ActionEvent")
     item.dispatchEvent(ActionEvent(item, ActionEvent.ACTION_PERFORMED, str(item.getLabel())))
-    window = _wait_for(lambda: WindowManager.getWindow("Focus Quality"))
+    # The entry runs the command on its own thread; the table window appears first, then fills.
+    table = _wait_for(lambda: _filled_table(WindowManager.getWindow("Focus Quality")))
+    window = WindowManager.getWindow("Focus Quality")
     overlay = imp.getOverlay()
     names = [str(overlay.get(i).getName()) for i in range(overlay.size())]
-    table = window.getResultsTable() if window is not None else None
     print(json.dumps({
         "menu": [str(item.getParent().getLabel()), str(item.getLabel())],
         "patch_rois": sum(name.startswith("patch ") for name in names),
@@ -27,6 +28,11 @@ def main(image_path):
         "table_window": window is not None,
     }))
     IJ.getInstance().quit()
+
+
+def _filled_table(window):
+    table = window.getResultsTable() if window is not None else None
+    return table if table is not None and table.size() > 0 else None
 
 
 def _wait_for(get, timeout=120):
