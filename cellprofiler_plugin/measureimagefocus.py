@@ -243,7 +243,8 @@ be filtered (FilterObjects), counted or exported downstream."""))
             except ImageError as exc:
                 LOGGER.warning("MeasureImageFocus cannot assess image %s: %s", name, exc)
                 result = None
-            self._add_image_measurements(workspace, name, result)
+            summary = result.summary() if result is not None else {}
+            self._add_image_measurements(workspace, name, summary)
             if group.wants_patches.value:
                 self._add_patch_objects(workspace, group.patches_name.value, image, result)
             overlay = None
@@ -252,13 +253,12 @@ be filtered (FilterObjects), counted or exported downstream."""))
             if group.wants_overlay.value:
                 pixels = (overlay / 255.0) if overlay is not None else np.zeros(image.pixel_data.shape[:2] + (3,))
                 workspace.image_set.add(group.overlay_name.value, Image(pixels, convert=False))
-            shown.append((name, overlay, _summary_rows(result)))
+            shown.append((name, overlay, _summary_rows(summary)))
         if self.show_window:
             workspace.display_data.shown = shown
 
     @staticmethod
-    def _add_image_measurements(workspace, name, result):
-        summary = result.summary() if result is not None else {}
+    def _add_image_measurements(workspace, name, summary):
         for feature, key in IMAGE_FEATURES.items():
             default = 0.0 if feature == "PatchCount" else np.nan
             workspace.measurements.add_image_measurement(
@@ -333,8 +333,7 @@ def _patch_feature(feature):
     return f"{C_IMAGE_FOCUS}_{feature}"
 
 
-def _summary_rows(result):
-    if result is None:
+def _summary_rows(summary):
+    if not summary:
         return [("Score", "not assessed (see the log)")]
-    summary = result.summary()
     return [(feature, f"{float(summary[key]):.4g}") for feature, key in IMAGE_FEATURES.items()]

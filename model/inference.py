@@ -7,7 +7,7 @@ import numpy as np
 from . import metrics
 from .constants import PATCH_SIZE
 from .predictor import load_model
-from .scaling import ImageError, check_plane, to_model_scale
+from .scaling import ImageError, check_plane, scale_checked
 from .tiling import mosaic, tile_grid
 
 
@@ -127,7 +127,7 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None):
     except ValueError as exc:
         raise ImageError(str(exc)) from None
     # Scale only the pixels the model sees: the patches, packed into one mosaic.
-    scaled = to_model_scale(mosaic(image, origins, grid), max_value=max_value)
+    scaled = scale_checked(mosaic(image, origins, grid), max_value=max_value)
     if not hasattr(model, "predict_mosaic"):
         model = load_model(model)
     probabilities = model.predict_mosaic(scaled)

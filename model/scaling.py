@@ -78,7 +78,15 @@ def to_model_scale(image, *, max_value=None):
         For anything but one finite grayscale plane of at least 84x84 whose
         values fit the scale rule.
     """
-    arr = check_plane(image)
+    return scale_checked(check_plane(image), max_value=max_value)
+
+
+def scale_checked(arr, *, max_value=None):
+    """:func:`to_model_scale` for an array :func:`check_plane` has already accepted.
+
+    :func:`model.predict` checks the whole image once, then scales only the
+    patches it packed into its mosaic.
+    """
     if max_value is not None:
         if not np.isfinite(max_value) or max_value <= 0:
             raise ImageError(f"`max_value` must be a positive number, got {max_value!r}")

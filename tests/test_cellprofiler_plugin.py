@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
 from model import predict
 
@@ -227,8 +228,6 @@ def image_folder(tmp_path_factory):
 def check_rows(rows, names):
     module = new_module("DNA")
     features = [f for _, f, _ in module.get_measurement_columns(None)]
-    import tifffile
-
     for name in names:
         row = rows[name]
         assert set(features) <= set(row), sorted(set(features) - set(row))
