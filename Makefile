@@ -1,5 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
-PYTHON ?= python3
+# Debian's Python: its wxPython (python3-wxgtk4.0) reaches the venvs through --system-site-packages,
+# which the CellProfiler GUIs need (wxPython has no Linux wheel on PyPI).
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 # CellProfiler 4.2.8.1 needs other versions of its dependencies, so it gets its own environment.
@@ -10,7 +12,7 @@ CP5_APP := cellprofiler-nightly==5.0.0.dev784
 .PHONY: demo test benchmark install install-test install-cp4
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python
@@ -23,7 +25,7 @@ install-test: $(BIN)/python
 
 # CellProfiler 4.2.8.1 on Python 3.11: --no-deps plus overridden pins, javabridge built against numpy 1.26 (needs a JDK).
 install-cp4:
-	test -x $(BIN_CP4)/python || $(PYTHON) -m venv $(VENV_CP4)
+	test -x $(BIN_CP4)/python || $(PYTHON) -m venv --system-site-packages $(VENV_CP4)
 	$(BIN_CP4)/pip install --quiet --upgrade pip
 	$(BIN_CP4)/pip install --quiet -c constraints-cp4.txt numpy "cython<3" setuptools wheel
 	JAVA_HOME=$${JAVA_HOME:-$$(dirname $$(dirname $$(readlink -f $$(command -v javac))))} \

@@ -14,7 +14,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from model.architectures import build  # noqa: E402
+from model.training.architectures import build  # noqa: E402
 
 PATCHES = 576  # one 2048x2048 image
 

@@ -57,7 +57,7 @@ def timed(function, images):
 
 def methods(paper_dir):
     from model import load_model, predict
-    from model.plls import power_log_log_slope
+    from model.training.plls import power_log_log_slope
 
     ours, paper = load_model(), load_model(paper_dir)
     return {"this model": lambda im: predict(im, model=ours),
@@ -67,8 +67,8 @@ def methods(paper_dir):
 
 def throughput(n_images):
     """Rows of (size, method, single-image s, batch images/s, batch MP/s)."""
-    from model.architectures import build
-    from model.export import export_saved_model
+    from model.training.architectures import build
+    from model.training.export import export_saved_model
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,6 +14,10 @@ empty areas barely count. No threshold has to be set.
 This is a drop-in replacement for the unmaintained TensorFlow 1 plugin of the
 same name: *Score* and *Certainty* keep their names (now stored as numbers).
 The model ships with the plugin and is loaded once per CellProfiler process.
+In CellProfiler's window (test mode, or analysis run in the window's process)
+the model runs in a separate worker process, started on the first image and
+kept for the session, because TensorFlow cannot be loaded next to the window's
+OpenGL libraries on many Linux desktops. Headless runs use it in-process.
 
 |
 
@@ -53,6 +57,10 @@ Per image, for each measured image *<image>* (all numbers):
 -  *ImageFocus_WeightedCertainty_<image>*: the certainty-weighted mean patch
    certainty.
 -  *ImageFocus_PatchCount_<image>*: the number of patches assessed.
+-  *ImageFocus_EmptyPatches_<image>*: how many of them had nothing to judge
+   (constant, zero-filled, saturated, or no structure above the camera noise);
+   they get certainty 0 and do not count in the whole-image result. If every
+   patch is empty, Score, ExpectedLevel and InFocus are NaN.
 -  *ImageFocus_Probability0_<image>* ... *ImageFocus_Probability10_<image>*:
    the whole-image probability of each level.
 
@@ -62,8 +70,9 @@ reason is logged; the rest of the run goes on.
 
 Per patch, when patches are saved as objects (one object per patch):
 
--  *ImageFocus_Level*, *ImageFocus_Certainty* and *ImageFocus_Probability0*
-   ... *ImageFocus_Probability10* of the patch,
+-  *ImageFocus_Level* (NaN for a patch with nothing to judge),
+   *ImageFocus_Certainty*, *ImageFocus_Empty* (1 or 0) and
+   *ImageFocus_Probability0* ... *ImageFocus_Probability10* of the patch,
 -  *Location_Center_X/Y*, *Number_Object_Number* and the image's
    *Count_<objects>*, as for any objects.
 
@@ -76,8 +85,10 @@ References
    *BMC Bioinformatics* 19:77. `(link) <https://doi.org/10.1186/s12859-018-2087-4>`__
 """
 import logging
+import sys
 
 import numpy as np
+import cellprofiler_core.preferences
 from cellprofiler_core.constants.measurement import COLTYPE_FLOAT, IMAGE
 from cellprofiler_core.image import Image
 from cellprofiler_core.module import Module
@@ -97,6 +108,7 @@ from model.inference import predict
 from model.overlay import annotate
 from model.scaling import ImageError, max_value_for_scale
 from model.tiling import patch_labels
+from model.worker import shared_worker
 
 LOGGER = logging.getLogger(__name__)
 
@@ -112,12 +124,14 @@ IMAGE_FEATURES = {
     "MaxCertainty": "max_certainty",
     "WeightedCertainty": "weighted_certainty",
     "PatchCount": "patch_count",
+    "EmptyPatches": "empty_patches",
     **{f"Probability{k}": f"probability_{k}" for k in range(NUM_LEVELS)},
 }
 #: Per-patch (object) feature -> key of FocusResult.patch_table() rows.
 PATCH_FEATURES = {
     "Level": "level",
     "Certainty": "certainty",
+    "Empty": "empty",
     **{f"Probability{k}": f"probability_{k}" for k in range(NUM_LEVELS)},
 }
 
@@ -233,13 +247,14 @@ be filtered (FilterObjects), counted or exported downstream."""))
 
     def run(self, workspace):
         n_rows, n_cols = self._tile_counts()
+        model = shared_worker() if in_gui_process() else None
         shown = []
         for group in self.images:
             name = group.image_name.value
             image = workspace.image_set.get_image(name)
             try:
                 result = predict(image.pixel_data, n_rows=n_rows, n_cols=n_cols,
-                                 max_value=max_value_for_scale(image.scale))
+                                 max_value=max_value_for_scale(image.scale), model=model)
             except ImageError as exc:
                 LOGGER.warning("MeasureImageFocus cannot assess image %s: %s", name, exc)
                 result = None
@@ -260,7 +275,7 @@ be filtered (FilterObjects), counted or exported downstream."""))
     @staticmethod
     def _add_image_measurements(workspace, name, summary):
         for feature, key in IMAGE_FEATURES.items():
-            default = 0.0 if feature == "PatchCount" else np.nan
+            default = 0.0 if feature in ("PatchCount", "EmptyPatches") else np.nan
             workspace.measurements.add_image_measurement(
                 _image_feature(feature, name), float(summary.get(key, default)))
 
@@ -284,8 +299,8 @@ be filtered (FilterObjects), counted or exported downstream."""))
         shown = workspace.display_data.shown
         figure.set_subplots((2, len(shown)))
         for i, (name, overlay, rows) in enumerate(shown):
-            if overlay is not None:
-                figure.subplot_imshow_color(0, i, overlay, title=f"Focus of {name}")
+            if overlay is not None:  # CellProfiler shows RGB floats in 0-1
+                figure.subplot_imshow_color(0, i, overlay / 255.0, title=f"Focus of {name}")
             figure.subplot_table(1, i, rows, col_labels=["Measurement", "Value"])
 
     def _measured(self):
@@ -323,6 +338,11 @@ be filtered (FilterObjects), counted or exported downstream."""))
         if object_name == IMAGE and category == C_IMAGE_FOCUS and measurement in IMAGE_FEATURES:
             return self._measured()
         return []
+
+
+def in_gui_process():
+    """Whether this process shows CellProfiler's window (wx loaded): then TensorFlow must stay out of it."""
+    return "wx" in sys.modules or not cellprofiler_core.preferences.get_headless()
 
 
 def _image_feature(feature, image_name):

@@ -23,8 +23,9 @@ LOGGER = logging.getLogger(__name__)
 PROBABILITY_COLUMNS = [f"probability_{k}" for k in range(NUM_LEVELS)]
 RESULT_COLUMNS = (["path", "plane", "predicted_level", "expected_level", "in_focus",
                    "aggregate_certainty", "mean_certainty", "max_certainty", "weighted_certainty",
-                   "patch_count"] + PROBABILITY_COLUMNS + ["best_plane", "annotated", "error"])
-PATCH_COLUMNS = ["path", "plane", "patch", "row", "col", "size", "level", "certainty"] + PROBABILITY_COLUMNS
+                   "patch_count", "empty_patches"] + PROBABILITY_COLUMNS + ["best_plane", "annotated", "error"])
+PATCH_COLUMNS = (["path", "plane", "patch", "row", "col", "size", "level", "certainty", "empty"]
+                 + PROBABILITY_COLUMNS)
 RESULTS_FILE, PATCHES_FILE = "results.csv", "patches.csv"
 
 

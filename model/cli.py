@@ -1,11 +1,7 @@
 """The ``focus-quality`` command. Heavy imports (TensorFlow) happen after parsing, so ``--help`` is instant."""
 import argparse
-import json
 import logging
 import sys
-from pathlib import Path
-
-import numpy as np
 
 LOGGER = logging.getLogger("focus-quality")
 
@@ -35,6 +31,7 @@ def build_parser():
                             description="Assess the focus of image files (TIFF, PNG, JPEG; stacks "
                                         "plane by plane).", epilog=EPILOG_PREDICT,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(run=_predict)
     p.add_argument("images", nargs="+", metavar="IMAGE",
                    help="image files, folders (all images inside) or quoted glob patterns")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the results (created)")
@@ -62,6 +59,7 @@ def build_parser():
                                         "DIR/<name>.focus.tif (Fiji shows the overlay) and the 'Focus Quality' "
                                         "table as DIR/<name>.focus.csv. With --gui: open ImageJ's window "
                                         "with the Plugins > Microscope Image Focus Quality entry instead.")
+    f.set_defaults(run=_fiji)
     f.add_argument("images", nargs="*", metavar="IMAGE", help="image files, folders or quoted glob patterns")
     f.add_argument("-o", "--output", metavar="DIR", help="folder for the results (required without --gui)")
     f.add_argument("--gui", action="store_true", help="open ImageJ's window with the menu entry (needs a display)")
@@ -80,52 +78,12 @@ def build_parser():
     s = commands.add_parser("summarize", help="plots from a predict results folder",
                             description="Write DIR/summary/: a histogram of levels, a certainty "
                                         "scatter plot and a montage of patches per level and certainty.")
+    s.set_defaults(run=_summarize)
     s.add_argument("results", metavar="DIR", help="folder written by `focus-quality predict`")
 
-    d = commands.add_parser("degrade", help="write synthetically defocused copies of in-focus images",
-                            description="Blur in-focus images to chosen defocus levels with the paper's "
-                                        "PSF and add camera noise; writes DIR/<level>/<name>.tif (16-bit), "
-                                        "the layout `evaluate --levels` reads.")
-    d.add_argument("images", nargs="+", metavar="IMAGE", help="in-focus image files, folders or globs")
-    d.add_argument("-o", "--output", required=True, metavar="DIR")
-    d.add_argument("--levels", type=int, nargs="+", default=list(range(11)), metavar="L",
-                   help="levels 0-10 to write (default: all)")
-    d.add_argument("--pixel-size", type=float, default=0.65, metavar="UM",
-                   help="pixel size of the images in micrometres (default 0.65, the paper's 20x)")
-    d.add_argument("--gain", type=float, default=1.0, help="signal gain before shot noise (default 1)")
-    d.add_argument("--offset", type=float, default=0.0, help="counts added as extra black level (default 0)")
-    d.add_argument("--seed", type=int, default=0)
+    from .training.commands import add_commands as add_training_commands
 
-    t = commands.add_parser("train", help="train a focus model on in-focus images",
-                            description="Train on random 84x84 crops of in-focus images, each defocused "
-                                        "to a random level with random gain, offset and shot noise "
-                                        "(ranked probability score loss, Adam); writes a SavedModel.")
-    t.add_argument("images", nargs="+", metavar="IMAGE", help="in-focus image files, folders or globs")
-    t.add_argument("-o", "--output", required=True, metavar="DIR", help="SavedModel folder to write")
-    t.add_argument("--architecture", choices=["compact", "paper"], default="compact",
-                   help="network: compact (shipped) or the paper's (default: compact)")
-    t.add_argument("--steps", type=int, default=20000, help="batches to train (default 20000)")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--learning-rate", type=float, default=1e-3,
-                   help="initial Adam learning rate, cosine-decayed (default 1e-3; the paper used 3e-5)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--hold-out", nargs="*", metavar="SOURCE", default=None,
-                   help="sources not to train on (default: the shipped model's held-out sources; "
-                        "give no names to train on everything)")
-
-    e = commands.add_parser("evaluate", help="accuracy, F-score vs PLLS and brightness robustness",
-                            description="Evaluate a model on labelled images: a confusion matrix (PNG), "
-                                        "accuracy within 0/1/2 levels, the paper's binary in/out-of-focus "
-                                        "F-score against PLLS with a tuned threshold, and (synthetic) the "
-                                        "gain/offset sweep and the certainty of empty background patches.")
-    source = e.add_mutually_exclusive_group(required=True)
-    source.add_argument("--synthetic", nargs="+", metavar="IMAGE",
-                        help="in-focus images to defocus to every level (use images the model never saw)")
-    source.add_argument("--levels", metavar="DIR", help="folder with subfolders 0 ... 10 of labelled images")
-    e.add_argument("-o", "--output", required=True, metavar="DIR")
-    e.add_argument("-m", "--model", metavar="DIR", help="a SavedModel folder (default: the shipped model)")
-    e.add_argument("--no-sweep", action="store_true", help="skip the gain/offset sweep (faster)")
-    e.add_argument("--seed", type=int, default=0)
+    add_training_commands(commands)
     return parser
 
 
@@ -177,56 +135,6 @@ def _summarize(args):
     return 0
 
 
-def _degrade(args):
-    import tifffile
-
-    from .image_files import expand_inputs, read_planes
-    from .simulator import apply_sensor, counts_of, defocus, clean_signal
-
-    rng = np.random.default_rng(args.seed)
-    for path in expand_inputs(args.images):
-        signal, base = clean_signal(counts_of(read_planes(path)[0][1]))
-        for level in args.levels:
-            blurred = defocus(signal, level, args.pixel_size * 1e-6)
-            out = Path(args.output) / str(level) / f"{path.stem}.tif"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            image = apply_sensor(blurred, rng, gain=args.gain, offset=base + args.offset)
-            tifffile.imwrite(out, image.astype(np.uint16), compression="zlib")
-        print(f"{path}: levels {', '.join(map(str, args.levels))} written to {args.output}")
-    return 0
-
-
-def _train(args):
-    from .training import HELD_OUT_SOURCES, train
-
-    held_out = HELD_OUT_SOURCES if args.hold_out is None else tuple(args.hold_out)
-    train(args.images, args.output, architecture=args.architecture, steps=args.steps,
-          batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, held_out=held_out)
-    print(f"model written to {args.output}")
-    return 0
-
-
-def _evaluate(args):
-    from .evaluation import evaluate_folders, evaluate_synthetic, write_report
-    from .image_files import expand_inputs
-    from .predictor import load_model
-
-    model = load_model(args.model)
-    background = None
-    if args.synthetic:
-        cases, background = evaluate_synthetic(expand_inputs(args.synthetic), model, args.seed,
-                                               sweep=not args.no_sweep)
-    else:
-        cases = evaluate_folders(args.levels, model)
-    metrics = write_report(cases, args.output, background, args.seed)
-    print(json.dumps(metrics, indent=2))
-    return 0
-
-
-COMMANDS = {"predict": _predict, "fiji": _fiji, "summarize": _summarize, "degrade": _degrade, "train": _train,
-            "evaluate": _evaluate}
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -234,7 +142,7 @@ def main(argv=None):
     from .predictor import ModelError
 
     try:
-        return COMMANDS[args.command](args)
+        return args.run(args)
     except (ModelError, FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
         LOGGER.error("%s", exc)
         return 2

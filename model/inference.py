@@ -1,4 +1,4 @@
-"""Image in, focus result out: tiling, one batched model call, aggregation."""
+"""Image in, focus result out: tiling, patches streamed through the model in batches, aggregation."""
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -6,9 +6,10 @@ import numpy as np
 
 from . import metrics
 from .constants import PATCH_SIZE
+from .patches import BATCH_PATCHES, UNIFORM, nothing_to_judge, patch_batches
 from .predictor import load_model
-from .scaling import ImageError, check_plane, scale_checked
-from .tiling import mosaic, tile_grid
+from .scaling import ImageError, check_plane
+from .tiling import tile_grid
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,9 @@ class FocusResult:
     """Focus of one 2-D image, per patch and as a whole.
 
     Levels run from 0 (in focus) to 10 (about 30 px blur diameter); certainties
-    from 0 (uniform distribution, e.g. empty background) to 1.
+    from 0 (uniform distribution, e.g. empty background) to 1. Patches with
+    nothing to judge (see :mod:`model.patches`) have a uniform distribution; when
+    no patch has anything to judge, the levels are NaN and ``in_focus`` is False.
 
     Attributes
     ----------
@@ -24,6 +27,8 @@ class FocusResult:
         ``(row, col)`` of each patch's top-left pixel, row-major.
     patch_probabilities : (P, 11) ndarray
     patch_certainties : (P,) ndarray
+    patch_empty : (P,) ndarray of bool
+        Patches with nothing to judge (certainty 0).
     grid : (int, int)
         Patch rows and columns.
     image_shape : (int, int)
@@ -32,23 +37,35 @@ class FocusResult:
     patch_origins: np.ndarray
     patch_probabilities: np.ndarray
     patch_certainties: np.ndarray
+    patch_empty: np.ndarray
     grid: tuple
     image_shape: tuple
 
     @classmethod
-    def from_patches(cls, origins, probabilities, grid, image_shape):
+    def from_patches(cls, origins, probabilities, grid, image_shape, empty=None):
         probabilities = np.asarray(probabilities, dtype=np.float64)
-        return cls(np.asarray(origins), probabilities, metrics.certainty(probabilities),
+        empty = np.zeros(len(probabilities), bool) if empty is None else np.asarray(empty, bool)
+        return cls(np.asarray(origins), probabilities, metrics.certainty(probabilities), empty,
                    tuple(grid), tuple(image_shape))
 
     @property
     def patch_levels(self):
-        """Most probable level of each patch, ``(P,)``."""
+        """Most probable level of each patch, ``(P,)`` (meaningless where ``patch_empty``)."""
         return self.patch_probabilities.argmax(axis=1)
 
     @property
     def patch_count(self):
         return len(self.patch_origins)
+
+    @property
+    def empty_patches(self):
+        """Number of patches with nothing to judge."""
+        return int(self.patch_empty.sum())
+
+    @property
+    def judged(self):
+        """Whether any patch had something to judge."""
+        return self.empty_patches < self.patch_count
 
     @cached_property
     def probabilities(self):
@@ -57,18 +74,18 @@ class FocusResult:
 
     @property
     def predicted_level(self):
-        """Most probable level of the whole image, 0-10."""
-        return int(self.probabilities.argmax())
+        """Most probable level of the whole image, 0-10 (NaN if nothing could be judged)."""
+        return int(self.probabilities.argmax()) if self.judged else float("nan")
 
     @property
     def expected_level(self):
-        """Probability-weighted mean level: a continuous score, lower = sharper."""
-        return float(metrics.expected_level(self.probabilities))
+        """Probability-weighted mean level: a continuous score, lower = sharper (NaN if nothing judged)."""
+        return float(metrics.expected_level(self.probabilities)) if self.judged else float("nan")
 
     @property
     def in_focus(self):
         """At least half the whole-image probability on levels 0-2 (see metrics.in_focus)."""
-        return metrics.in_focus(self.probabilities)
+        return self.judged and metrics.in_focus(self.probabilities)
 
     @cached_property
     def certainties(self):
@@ -82,34 +99,41 @@ class FocusResult:
                "in_focus": self.in_focus}
         row.update({f"{name}_certainty": value for name, value in self.certainties.items()})
         row["patch_count"] = self.patch_count
+        row["empty_patches"] = self.empty_patches
         row.update({f"probability_{k}": float(p) for k, p in enumerate(self.probabilities)})
         return row
 
     def patch_table(self):
-        """One dict per patch: position, level, certainty and the 11 probabilities."""
+        """One dict per patch: position, level (NaN if empty), certainty, ``empty`` and the 11 probabilities."""
         rows = []
-        for i, ((r, c), p) in enumerate(zip(self.patch_origins, self.patch_probabilities)):
+        for i, ((r, c), p, empty) in enumerate(zip(self.patch_origins, self.patch_probabilities, self.patch_empty)):
             row = {"patch": i, "row": int(r), "col": int(c), "size": PATCH_SIZE,
-                   "level": int(p.argmax()), "certainty": float(self.patch_certainties[i])}
+                   "level": float("nan") if empty else int(p.argmax()),
+                   "certainty": float(self.patch_certainties[i]), "empty": bool(empty)}
             row.update({f"probability_{k}": float(v) for k, v in enumerate(p)})
             rows.append(row)
         return rows
 
 
-def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None):
+def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batch_size=BATCH_PATCHES):
     """Assess the focus of one 2-D image.
 
     Parameters
     ----------
     image : (M, N) array_like
         Grayscale, at least 84x84; scaled by the rule in :mod:`model.scaling`.
+        Only the rows the patches cover are read, band by band, so a memory
+        map or :class:`model.image_files.LazyPlane` is never loaded whole.
     n_rows, n_cols : int, optional
         Number of patch rows / columns; default covers the image, the leftover
         pixels split evenly into the margins. Fewer patches are faster.
     max_value : float, optional
         Override the intensity scale (see :func:`model.scaling.to_model_scale`).
     model : FocusModel or path, optional
-        Default: the shipped model, loaded once per process.
+        Default: the shipped model, loaded once per process. Anything with a
+        ``predict_patches`` method (such as :class:`model.worker.WorkerModel`) works.
+    batch_size : int
+        Patches per model call; memory use grows with it, not with the image.
 
     Returns
     -------
@@ -119,21 +143,25 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None):
     ------
     ImageError
         For input the model cannot assess (RGB, stacks, NaN, too small, ...).
-        The intensity range is checked on the pixels the patches cover.
+        Values are checked on the pixels the patches cover.
     """
     image = check_plane(image)
     try:
         origins, grid = tile_grid(image.shape, n_rows, n_cols)
     except ValueError as exc:
         raise ImageError(str(exc)) from None
-    # Scale only the pixels the model sees: the patches, packed into one mosaic.
-    scaled = scale_checked(mosaic(image, origins, grid), max_value=max_value)
-    if not hasattr(model, "predict_mosaic"):
+    if not hasattr(model, "predict_patches"):
         model = load_model(model)
-    probabilities = model.predict_mosaic(scaled)
-    if len(probabilities) != len(origins):
-        raise ImageError(f"the model returned {len(probabilities)} patches for {len(origins)}")
-    return FocusResult.from_patches(origins, probabilities, grid, image.shape)
+    probabilities = np.empty((len(origins), len(UNIFORM)))
+    empty = np.zeros(len(origins), bool)
+    for first, patches in patch_batches(image, origins, max_value=max_value, batch_size=batch_size):
+        where = slice(first, first + len(patches))
+        empty[where] = nothing_to_judge(patches)
+        probabilities[where] = UNIFORM
+        judge = np.flatnonzero(~empty[where])
+        if len(judge):
+            probabilities[first + judge] = model.predict_patches(patches[judge])
+    return FocusResult.from_patches(origins, probabilities, grid, image.shape, empty)
 
 
 def predict_planes(planes, **kwargs):
@@ -150,9 +178,14 @@ def predict_planes(planes, **kwargs):
 
 
 def best_plane(results):
-    """Index of the sharpest plane: lowest expected level, ties to the higher certainty."""
-    keys = [(round(r.expected_level, 6), -r.certainties["aggregate"]) for r in results]
-    return min(range(len(results)), key=keys.__getitem__)
+    """Index of the sharpest plane: lowest expected level, ties to the higher certainty.
+
+    Planes with nothing to judge are never picked; ``None`` if no plane had anything to judge.
+    """
+    judged = [i for i, r in enumerate(results) if r.judged]
+    if not judged:
+        return None
+    return min(judged, key=lambda i: (round(results[i].expected_level, 6), -results[i].certainties["aggregate"]))
 
 
 __all__ = ["FocusResult", "predict", "predict_planes", "best_plane"]

@@ -8,17 +8,23 @@ signature ``serving_default`` with input ``input``, a float32 ``(H, W)`` image
 on the model scale (raw counts / 65535) whose sides are multiples of 84, and
 outputs ``probabilities`` ``(P, 11)`` and ``patches`` ``(P, 84, 84, 1)`` for its
 non-overlapping 84x84 tiles in row-major order -- the layout of the original
-project's export, so tools built for that model can use ours.
+project's export, so tools built for that model can use ours. Models exported
+by this package also have a signature ``predict_patches`` (``patches``
+``(B, 84, 84, 1)`` in, ``probabilities`` out), which skips packing the patches
+into a mosaic and unpacking them again; other models are fed mosaics.
 """
+import contextlib
 import hashlib
 import logging
 import os
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from .constants import NUM_LEVELS
+from .constants import NUM_LEVELS, PATCH_SIZE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,6 +33,9 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "saved_model"
 
 #: File in a model folder listing ``sha256  relative/path`` lines, checked on load.
 CHECKSUM_FILE = "SHA256SUMS"
+
+#: The signature that takes patches directly (models exported by this package).
+PATCH_SIGNATURE = "predict_patches"
 
 _LOCK = threading.Lock()
 _CACHE = {}
@@ -61,10 +70,48 @@ def limit_threads(threads):
     Worker processes sharing a machine each get their share of the cores instead
     of each starting one thread per core.
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(int(threads))
     tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+
+
+def import_tensorflow():
+    """``import tensorflow``, keeping its start-up banners off the terminal.
+
+    TensorFlow writes its oneDNN and CPU-feature notices straight to file
+    descriptor 2 before its own logging is set up, so ``TF_CPP_MIN_LOG_LEVEL``
+    does not silence them. They are captured while TensorFlow loads and passed
+    to this module's logger at DEBUG level (shown with ``focus-quality -v``).
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _captured_stderr() as captured:
+        import tensorflow as tf
+    for line in captured():
+        LOGGER.debug("tensorflow: %s", line)
+    return tf
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Redirect file descriptor 2 into a temporary file; yields a function returning its lines."""
+    lines = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. some embedded hosts): nothing to hide
+        yield lambda: lines
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lambda: lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line for line in sink.read().decode(errors="replace").splitlines() if line.strip())
 
 
 def _verify_checksums(folder):
@@ -92,14 +139,13 @@ class FocusModel:
                     if self.path == DEFAULT_MODEL_DIR else "")
             raise ModelError(f"no SavedModel (saved_model.pb) in {self.path}.{hint}")
         _verify_checksums(self.path)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         try:
             self._loaded = tf.saved_model.load(str(self.path))
             self._serve = self._loaded.signatures["serving_default"]
         except Exception as exc:
             raise ModelError(f"{self.path} is not a usable SavedModel: {exc}") from None
+        self._patch_fn = self._loaded.signatures.get(PATCH_SIGNATURE)
         inputs = self._serve.structured_input_signature[1]
         outputs = self._serve.structured_outputs
         if "input" not in inputs or "probabilities" not in outputs:
@@ -107,13 +153,18 @@ class FocusModel:
                 f"{self.path}: serving_default must take `input` and return `probabilities`; "
                 f"it takes {sorted(inputs)} and returns {sorted(outputs)}")
         self._tf = tf
-        LOGGER.info("loaded focus model from %s", self.path)
+        LOGGER.debug("loaded focus model from %s", self.path)
 
-    def predict_mosaic(self, mosaic):
-        """Per-patch probabilities ``(P, 11)`` for a mosaic of 84x84 patches (one call)."""
-        out = self._serve(input=self._tf.constant(mosaic, dtype=self._tf.float32))
+    def predict_patches(self, patches):
+        """Probabilities ``(B, 11)`` for patches ``(B, 84, 84)`` on the model scale, in one call."""
+        patches = np.asarray(patches, dtype=np.float32)
+        if self._patch_fn is not None:
+            out = self._patch_fn(patches=self._tf.constant(patches[..., None]))
+        else:  # the original contract: one row of patches is a mosaic whose tiles are the patches, in order
+            mosaic = patches.transpose(1, 0, 2).reshape(PATCH_SIZE, -1)
+            out = self._serve(input=self._tf.constant(mosaic))
         probs = out["probabilities"].numpy().astype(np.float64)
-        if probs.ndim != 2 or probs.shape[1] != NUM_LEVELS:
-            raise ModelError(f"{self.path} returned probabilities of shape {probs.shape}, "
-                             f"expected (patches, {NUM_LEVELS})")
+        if probs.shape != (len(patches), NUM_LEVELS):
+            raise ModelError(f"{self.path} returned probabilities of shape {probs.shape} for {len(patches)} "
+                             f"patches, expected ({len(patches)}, {NUM_LEVELS})")
         return probs

@@ -28,33 +28,41 @@ class ImageError(ValueError):
 
 
 def check_plane(image):
-    """Return ``image`` as an ndarray after checking it is one usable 2-D plane."""
-    if isinstance(image, np.ndarray):
+    """``image`` after checking it is one usable 2-D plane; its pixel values are not read.
+
+    Arrays that read lazily (a memory map, a zarr array, :class:`model.image_files.LazyPlane`)
+    stay lazy; anything else is turned into an ndarray. Values (NaN, range) are checked
+    by :func:`scale_checked` on the pixels the model sees.
+    """
+    if _is_array_like(image):
         arr = image
     else:
         try:
             arr = np.asarray(image)
         except Exception as exc:  # ragged lists and the like
             raise ImageError(f"`image` cannot be read as an array: {exc}") from None
-    if arr.dtype == bool or arr.dtype.kind not in "uif":
-        raise ImageError(f"`image` has data type {arr.dtype}; expected integer or float pixels")
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+    dtype = np.dtype(arr.dtype)
+    if dtype == bool or dtype.kind not in "uif":
+        raise ImageError(f"`image` has data type {dtype}; expected integer or float pixels")
+    shape = tuple(arr.shape)
+    if len(shape) == 3 and shape[-1] in (3, 4):
         raise ImageError(
-            f"`image` looks like an RGB{'A' if arr.shape[-1] == 4 else ''} image (shape {arr.shape}); "
+            f"`image` looks like an RGB{'A' if shape[-1] == 4 else ''} image (shape {shape}); "
             "the model needs one grayscale channel: convert it or pick a channel")
-    if arr.ndim != 2:
+    if len(shape) != 2:
         raise ImageError(
-            f"`image` has {arr.ndim} dimensions (shape {arr.shape}); expected one 2-D plane. "
+            f"`image` has {len(shape)} dimensions (shape {shape}); expected one 2-D plane. "
             "For a z-stack or time series choose a plane, or use predict_planes()")
-    if arr.size == 0:
-        raise ImageError(f"`image` is empty (shape {arr.shape})")
-    if min(arr.shape) < PATCH_SIZE:
+    if 0 in shape:
+        raise ImageError(f"`image` is empty (shape {shape})")
+    if min(shape) < PATCH_SIZE:
         raise ImageError(
-            f"`image` is {arr.shape[0]}x{arr.shape[1]} px, smaller than one "
-            f"{PATCH_SIZE}x{PATCH_SIZE} patch")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ImageError("`image` contains NaN or infinite values")
+            f"`image` is {shape[0]}x{shape[1]} px, smaller than one {PATCH_SIZE}x{PATCH_SIZE} patch")
     return arr
+
+
+def _is_array_like(image):
+    return all(hasattr(image, name) for name in ("shape", "dtype", "__getitem__"))
 
 
 def to_model_scale(image, *, max_value=None):
@@ -78,35 +86,42 @@ def to_model_scale(image, *, max_value=None):
         For anything but one finite grayscale plane of at least 84x84 whose
         values fit the scale rule.
     """
-    return scale_checked(check_plane(image), max_value=max_value)
+    return scale_checked(np.asarray(check_plane(image)), max_value=max_value)
 
 
-def scale_checked(arr, *, max_value=None):
-    """:func:`to_model_scale` for an array :func:`check_plane` has already accepted.
-
-    :func:`model.predict` checks the whole image once, then scales only the
-    patches it packed into its mosaic.
-    """
+def scale_rule(dtype, max_value=None):
+    """``(divisor, description)`` of the scale rule for pixels of ``dtype``."""
+    dtype = np.dtype(dtype)
     if max_value is not None:
         if not np.isfinite(max_value) or max_value <= 0:
             raise ImageError(f"`max_value` must be a positive number, got {max_value!r}")
-        divisor, rule = float(max_value), f"max_value={max_value:g}"
-    elif arr.dtype == np.uint8:
-        divisor, rule = 255.0, "8-bit data is divided by 255"
-    elif arr.dtype.kind in "ui":
-        divisor, rule = FULL_SCALE_COUNTS, "integer data are raw counts divided by 65535"
-    else:
-        divisor, rule = 1.0, "float data must already be divided by the bit depth's maximum"
+        return float(max_value), f"max_value={max_value:g}"
+    if dtype == np.uint8:
+        return 255.0, "8-bit data is divided by 255"
+    if dtype.kind in "ui":
+        return FULL_SCALE_COUNTS, "integer data are raw counts divided by 65535"
+    return 1.0, "float data must already be divided by the bit depth's maximum"
+
+
+def scale_checked(arr, *, max_value=None):
+    """Pixels of a plane :func:`check_plane` accepted, on the model scale (float32, same shape).
+
+    Raises :class:`ImageError` for NaN or infinite values and for values outside the
+    scale rule. :func:`model.predict` calls it on each batch of patches as it streams.
+    """
+    divisor, rule = scale_rule(arr.dtype, max_value)
     if arr.dtype in (np.uint8, np.uint16) and max_value is None:
         lo, hi = 0.0, 0.0  # in range by their type; skipping two passes matters on large images
     else:
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ImageError("`image` contains NaN or infinite values")
         lo, hi = float(arr.min()), float(arr.max())
     if lo < 0 or hi > divisor:
         hint = (" Pass max_value (e.g. 65535 if the values are raw camera counts)."
                 if arr.dtype.kind == "f" and max_value is None else "")
         raise ImageError(
             f"`image` values span {lo:g}..{hi:g}, outside 0..{divisor:g} ({rule}).{hint}")
-    return np.multiply(arr, np.float32(1.0 / divisor), dtype=np.float32)
+    return np.multiply(arr, np.float32(1.0 / divisor), dtype=np.float32, order="C")
 
 
 def max_value_for_scale(scale):

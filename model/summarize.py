@@ -30,9 +30,9 @@ def summarize(results_dir, *, seed=0):
     if not results_file.is_file():
         raise FileNotFoundError(f"{results_file} not found: run `focus-quality predict ... --output "
                                 f"{results_dir}` first")
-    rows = [r for r in _read_csv(results_file) if not r.get("error")]
+    rows = [r for r in _read_csv(results_file) if not r.get("error") and _judged(r["predicted_level"])]
     if not rows:
-        raise ValueError(f"{results_file} has no successfully assessed images to summarise")
+        raise ValueError(f"{results_file} has no assessed images with anything to judge to summarise")
     out = results_dir / "summary"
     out.mkdir(exist_ok=True)
     levels = np.array([int(r["predicted_level"]) for r in rows])
@@ -65,6 +65,8 @@ def _patch_montage(patch_rows, path, plt, seed):
     rng = np.random.default_rng(seed)
     cells = {}
     for row in patch_rows:
+        if not _judged(row["level"]):
+            continue
         key = (int(row["level"]), min(int(float(row["certainty"]) * CERTAINTY_BINS), CERTAINTY_BINS - 1))
         cells.setdefault(key, []).append(row)
     planes = {}
@@ -102,3 +104,8 @@ def _patch_montage(patch_rows, path, plt, seed):
     fig.supxlabel("certainty")
     fig.supylabel("predicted level")
     return save_figure(fig, path)
+
+
+def _judged(level):
+    """Whether a level cell holds a level (images and patches with nothing to judge have NaN)."""
+    return level not in ("", "nan")

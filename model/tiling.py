@@ -60,19 +60,6 @@ def tile_grid(shape, n_rows=None, n_cols=None, patch_size=PATCH_SIZE):
     return np.stack([rr.ravel(), cc.ravel()], axis=1), (n_rows, n_cols)
 
 
-def mosaic(image, origins, grid, patch_size=PATCH_SIZE):
-    """Pack the patches at ``origins`` into one ``(n_rows*84, n_cols*84)`` image.
-
-    Tiling that mosaic from its upper-left corner (what the SavedModel's serving
-    signature does) gives the patches back in the same row-major order, so one
-    call to the model handles all patches of an image.
-    """
-    n_rows, n_cols = grid
-    blocks = np.stack([image[r:r + patch_size, c:c + patch_size] for r, c in origins])
-    blocks = blocks.reshape(n_rows, n_cols, patch_size, patch_size)
-    return blocks.transpose(0, 2, 1, 3).reshape(n_rows * patch_size, n_cols * patch_size)
-
-
 def patch_labels(origins, shape, patch_size=PATCH_SIZE):
     """A label image numbering the patches 1..P in the order of ``origins``; 0 elsewhere.
 

@@ -36,8 +36,8 @@ def untrained_model_dir(tmp_path_factory):
     """Any SavedModel that follows the serving contract must work: an untrained compact net."""
     import keras
 
-    from model.architectures import build
-    from model.export import export_saved_model
+    from model.training.architectures import build
+    from model.training.export import export_saved_model
 
     keras.utils.set_random_seed(1)
     return export_saved_model(build("compact"), tmp_path_factory.mktemp("models") / "untrained")

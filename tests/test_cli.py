@@ -12,7 +12,7 @@ from PIL import Image
 
 from model import predict
 from model.batch import PATCH_COLUMNS, RESULT_COLUMNS
-from model.simulator import defocus
+from model.training.simulator import defocus
 
 from .conftest import IN_FOCUS, OUT_OF_FOCUS, SAMPLES
 

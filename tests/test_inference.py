@@ -4,7 +4,7 @@ import pytest
 
 from model import ImageError, best_plane, load_model, predict, predict_planes
 from model.constants import PATCH_SIZE
-from model.simulator import defocus
+from model.training.simulator import defocus
 from model.tiling import tile_grid
 
 
@@ -14,9 +14,9 @@ class CountingModel:
     def __init__(self, model):
         self.model, self.calls = model, 0
 
-    def predict_mosaic(self, mosaic):
+    def predict_patches(self, patches):
         self.calls += 1
-        return self.model.predict_mosaic(mosaic)
+        return self.model.predict_patches(patches)
 
 
 def test_result_fields(shipped_model, in_focus_image):
@@ -33,19 +33,24 @@ def test_result_fields(shipped_model, in_focus_image):
     assert len(r.patch_table()) == 48
 
 
-def test_all_patches_in_one_model_call(shipped_model, in_focus_image):
+def test_patches_go_to_the_model_in_batches(shipped_model, in_focus_image):
     spy = CountingModel(shipped_model)
-    predict(in_focus_image, model=spy)
-    assert spy.calls == 1
+    whole = predict(in_focus_image, model=spy)
+    assert spy.calls == 1  # 48 patches fit one batch
+    spy = CountingModel(shipped_model)
+    batched = predict(in_focus_image, model=spy, batch_size=10)
+    assert spy.calls == 5
+    np.testing.assert_allclose(batched.patch_probabilities, whole.patch_probabilities, atol=1e-6)
 
 
 def test_patches_match_direct_model_call(shipped_model, in_focus_image):
-    """The mosaic route gives each patch the probabilities of that patch alone."""
+    """Each patch gets the probabilities of that patch alone."""
     r = predict(in_focus_image)
-    (row, col) = r.patch_origins[13]
-    alone = shipped_model.predict_mosaic((in_focus_image[row:row + PATCH_SIZE, col:col + PATCH_SIZE] / 65535.0)
-                                         .astype(np.float32))
-    np.testing.assert_allclose(r.patch_probabilities[13], alone[0], atol=1e-5)
+    judged = int(np.flatnonzero(~r.patch_empty)[0])
+    (row, col) = r.patch_origins[judged]
+    alone = shipped_model.predict_patches((in_focus_image[None, row:row + PATCH_SIZE, col:col + PATCH_SIZE]
+                                           / 65535.0).astype(np.float32))
+    np.testing.assert_allclose(r.patch_probabilities[judged], alone[0], atol=1e-5)
 
 
 def test_fewer_tiles(shipped_model, in_focus_image):

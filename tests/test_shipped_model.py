@@ -4,7 +4,7 @@ import pytest
 
 from model import predict
 from model.predictor import DEFAULT_MODEL_DIR
-from model.simulator import apply_sensor, counts_of, clean_signal
+from model.training.simulator import apply_sensor, counts_of, clean_signal
 
 
 def test_small_enough_to_ship():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from model.simulator import (apply_sensor, blur_diameter_px, defocus, defocus_psf, psf_profile)
+from model.training.simulator import (apply_sensor, blur_diameter_px, defocus, defocus_psf, psf_profile)
 
 
 def test_psf_values_of_the_original():

@@ -1,9 +1,9 @@
-"""Patch placement: even coverage, caller-chosen counts, one mosaic for one model call."""
+"""Patch placement: even coverage and caller-chosen counts."""
 import numpy as np
 import pytest
 
 from model.constants import PATCH_SIZE
-from model.tiling import mosaic, tile_grid, tile_offsets
+from model.tiling import tile_grid, tile_offsets
 
 
 @pytest.mark.parametrize("length", [84, 85, 167, 168, 520, 696, 2048])
@@ -38,13 +38,3 @@ def test_fewer_tiles_on_request():
 def test_impossible_tile_count(count):
     with pytest.raises(ValueError, match="do not fit"):
         tile_offsets(520, count)
-
-
-def test_mosaic_keeps_patches_in_order():
-    image = np.arange(300 * 400, dtype=np.float32).reshape(300, 400)
-    origins, grid = tile_grid(image.shape)
-    m = mosaic(image, origins, grid)
-    assert m.shape == (grid[0] * PATCH_SIZE, grid[1] * PATCH_SIZE)
-    blocks = m.reshape(grid[0], PATCH_SIZE, grid[1], PATCH_SIZE).transpose(0, 2, 1, 3).reshape(-1, PATCH_SIZE, PATCH_SIZE)
-    for (r, c), block in zip(origins, blocks):
-        np.testing.assert_array_equal(block, image[r:r + PATCH_SIZE, c:c + PATCH_SIZE])

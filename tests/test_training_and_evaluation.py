@@ -8,9 +8,9 @@ import pytest
 import tifffile
 
 from model import load_model, predict
-from model.evaluation import Case, binary_protocol, f_score, within
-from model.plls import power_log_log_slope
-from model.simulator import defocus
+from model.training.evaluation import Case, binary_protocol, f_score, within
+from model.training.plls import power_log_log_slope
+from model.training.simulator import defocus
 
 from .conftest import SAMPLES
 
@@ -64,7 +64,7 @@ def test_train_writes_a_usable_model(tmp_path, in_focus_image):
 def test_ranked_probability_score_is_level_distance_for_one_hot():
     import tensorflow as tf
 
-    from model.training import ranked_probability_score
+    from model.training.train import ranked_probability_score
 
     p = tf.one_hot([3, 7], 11)
     assert float(ranked_probability_score(p, tf.constant([5, 7]))) == pytest.approx(1.0)  # mean of |3-5|, 0

@@ -2,7 +2,7 @@
 import keras
 from keras import layers
 
-from .constants import NUM_LEVELS, PATCH_SIZE
+from ..constants import NUM_LEVELS, PATCH_SIZE
 
 
 @keras.saving.register_keras_serializable(package="focus_quality")
@@ -26,8 +26,26 @@ class PatchStandardization(layers.Layer):
         return {**super().get_config(), "floor": self.floor}
 
 
+def fast():
+    """The shipped network (v2): a 3x3 convolution, then 6 depthwise-separable 3x3 ones; 39 k weights.
+
+    The first layer sees every pixel at full resolution (the finest blur
+    differences are there); after it, separable convolutions cost a fraction of
+    full ones. It runs in a third of the time of :func:`compact` on a CPU.
+    """
+    inputs = keras.Input((PATCH_SIZE, PATCH_SIZE, 1), name="patches")
+    x = PatchStandardization()(inputs)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", kernel_initializer="he_normal")(x)
+    for filters, stride in [(32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1)]:
+        x = layers.SeparableConv2D(filters, 3, strides=stride, padding="same", activation="relu",
+                                   pointwise_initializer="he_normal")(x)
+    x = layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
+    outputs = layers.Dense(NUM_LEVELS, name="logits")(x)
+    return keras.Model(inputs, outputs, name="fast")
+
+
 def compact():
-    """The shipped network: 7 strided 3x3 convolutions, global pooling, 0.13 M weights.
+    """The v1 network: 7 strided 3x3 convolutions, global pooling, 0.13 M weights.
 
     Per-patch standardisation lets it learn within minutes on a CPU (the paper's
     raw-scale input at lr 3e-5 needs ~1 M steps); global avg+max pooling replaces
@@ -57,7 +75,7 @@ def paper():
     return keras.Model(inputs, outputs, name="paper")
 
 
-ARCHITECTURES = {"compact": compact, "paper": paper}
+ARCHITECTURES = {"fast": fast, "compact": compact, "paper": paper}
 
 
 def build(name):

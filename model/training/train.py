@@ -6,14 +6,10 @@ import time
 
 import numpy as np
 
-from .constants import NUM_LEVELS
+from ..constants import NUM_LEVELS
+from .sources import HELD_OUT_SOURCES
 
 LOGGER = logging.getLogger(__name__)
-
-#: Sources never trained on, so that evaluation measures generalisation to new
-#: experiments, cell types and instruments (see ``training_data.source_of``). They include
-#: the 20x widefield U2OS images, the closest match to high-content screening data.
-HELD_OUT_SOURCES = ("2022-10-14_U2OS", "HFF", "MCC13", "stardist")
 
 
 def ranked_probability_score(probabilities, levels):
@@ -31,7 +27,7 @@ def ranked_probability_score(probabilities, levels):
 
 def _batches(sources, batch_size, seed, stop):
     """Batches from a background thread, so NumPy sampling overlaps TensorFlow compute."""
-    from .training_data import sample_patches
+    from .sources import sample_patches
 
     out = queue.Queue(maxsize=8)
 
@@ -45,8 +41,8 @@ def _batches(sources, batch_size, seed, stop):
         yield out.get()
 
 
-def train(inputs, output, *, architecture="compact", steps=20000, batch_size=64,
-          learning_rate=1e-3, seed=0, held_out=HELD_OUT_SOURCES, workers=2, progress=True):
+def train(inputs, output, *, architecture="fast", steps=20000, batch_size=64,
+          learning_rate=1e-3, seed=0, held_out=HELD_OUT_SOURCES, workers=2, progress=True, cache=None):
     """Train a classifier on the in-focus images ``inputs`` and export it to ``output``.
 
     Crops are defocused to a random level, then given the paper's random gain
@@ -59,11 +55,11 @@ def train(inputs, output, *, architecture="compact", steps=20000, batch_size=64,
 
     from .architectures import build
     from .export import export_saved_model
-    from .training_data import load_sources
+    from .sources import load_sources
 
     keras.utils.set_random_seed(seed)
     started = time.time()
-    sources = load_sources(inputs, exclude_sources=held_out, workers=workers)
+    sources = load_sources(inputs, exclude_sources=held_out, workers=workers, seed=seed, cache=cache)
     if not sources:
         raise ValueError(f"no training images left in {list(inputs)} after holding out {held_out}")
     LOGGER.info("%d training images from sources %s (prepared in %.0f s)", len(sources),

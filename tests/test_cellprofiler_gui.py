@@ -1,0 +1,149 @@
+"""MeasureImageFocus in CellProfiler's real window, on a display with GLX (as Linux desktops have).
+
+`cellprofiler_gui_session.py` runs CellProfiler's GUI under Xvfb and works it as
+a user would: test mode, Step, the module's window, Analyze Images. This test
+checks what the window showed against the core and against `focus-quality
+predict`, and keeps the screenshots (in $FOCUS_QUALITY_ARTIFACTS, default a
+temporary folder) for a person to look at. `make test-gui` runs it on
+CellProfiler 5 and on CellProfiler 4.2.8.1.
+"""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+from scipy import ndimage
+
+from model import predict
+from model.overlay import annotate
+
+from . import virtual_display
+from .conftest import IN_FOCUS, OUT_OF_FOCUS, ROOT, require_host
+
+require_host("cellprofiler", "CellProfiler's GUI (cellprofiler)")
+require_host("wx", "wxPython (Debian's python3-wxgtk4.0, in a venv made with --system-site-packages)")
+
+from cellprofiler_plugin._versions import cellprofiler_major  # noqa: E402
+
+PLUGINS = ROOT / "cellprofiler_plugin"
+PIPELINE = ROOT / "examples" / "measure_focus.cppipe"
+SESSION = Path(__file__).with_name("cellprofiler_gui_session.py")
+
+
+def pipeline_for_this_version(folder):
+    """The example pipeline as this CellProfiler saves it (CellProfiler 5 asks before opening a 4.x one)."""
+    if cellprofiler_major() < 5:
+        return PIPELINE
+    code = ("import sys, cellprofiler_core.preferences as p; p.set_headless();"
+            f"p.set_plugin_directory({str(PLUGINS)!r}, globally=False);"
+            "import cellprofiler_core.modules; from cellprofiler_core.pipeline import Pipeline;"
+            f"pl = Pipeline(); pl.load({str(PIPELINE)!r});"
+            f"pl.dump(open({str(folder / 'pipeline.cppipe')!r}, 'w'), save_image_plane_details=False)")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    return folder / "pipeline.cppipe"
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """One GUI session on this venv's CellProfiler; its report, output folder and screenshots folder."""
+    if not virtual_display.available():
+        message = "Xvfb, xdotool, xdpyinfo and imagemagick are needed (apt-get install xvfb xdotool x11-utils imagemagick)"
+        if os.environ.get("FOCUS_QUALITY_REQUIRE_HOSTS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    base = tmp_path_factory.mktemp("gui")
+    images, output, home = base / "images", base / "output", base / "home"
+    for folder in (images, output, home):
+        folder.mkdir()
+    for sample in (IN_FOCUS, OUT_OF_FOCUS):
+        shutil.copy(sample, images)
+    artifacts = Path(os.environ.get("FOCUS_QUALITY_ARTIFACTS", base / "artifacts")) / f"cellprofiler{cellprofiler_major()}"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(SESSION), "--pipeline", str(pipeline_for_this_version(base)),
+               "--plugins", str(PLUGINS), "--output", str(output), "--screenshots", str(artifacts),
+               "--images", *map(str, sorted(images.iterdir()))]
+    if cellprofiler_major() >= 5:
+        command.append("--cellprofiler-args=-e imageio_reader")  # no Bio-Formats download, as offline users do
+    with virtual_display.virtual_display() as env:
+        glx = virtual_display.has_glx(env)
+        proc = subprocess.run(command, env={**env, "HOME": str(home)}, capture_output=True, text=True,
+                              timeout=1200, cwd=base)
+    (artifacts / "session.log").write_text(proc.stderr)
+    lines = proc.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    (artifacts / "report.json").write_text(json.dumps(report, indent=1))
+    return {"glx": glx, "returncode": proc.returncode, "report": report, "output": output,
+            "artifacts": artifacts, "stderr": proc.stderr}
+
+
+def test_the_window_survives_the_first_image_with_glx(session):
+    report = session["report"]
+    assert session["glx"], "the display must offer GLX: that is where TensorFlow crashed CellProfiler"
+    assert session["returncode"] == 0, (session["returncode"], session["stderr"][-3000:])
+    assert "driver_error" not in report and "stuck" not in report, report
+    assert report["alive_after_step"] and report["mesa_llvm_in_gui_process"]
+    assert report["tensorflow_in_gui_process"] is False
+    assert report["worker_pid"] and report["worker_pid"][0]
+    assert report["dialogs"] == []
+
+
+def expected_result(path):
+    return predict(tifffile.imread(path))
+
+
+def test_the_module_window_shows_the_numbers_of_focus_quality_predict(session, tmp_path):
+    out = tmp_path / "predict"
+    subprocess.run([sys.executable, "-m", "model", "predict", str(IN_FOCUS), "-o", str(out), "--no-png",
+                    "--no-progress"], check=True, capture_output=True, timeout=600, cwd=ROOT)
+    with open(out / "results.csv", newline="") as fd:
+        row = next(csv.DictReader(fd))
+    table = session["report"]["figure_table"]
+    assert float(table["Score"]) == float(row["predicted_level"])
+    assert float(table["Certainty"]) == pytest.approx(float(row["aggregate_certainty"]), rel=1e-3)
+    assert float(table["ExpectedLevel"]) == pytest.approx(float(row["expected_level"]), rel=1e-3)
+    assert float(table["EmptyPatches"]) == float(row["empty_patches"])
+
+
+def test_the_module_window_shows_the_annotated_image(session):
+    shown = np.load(session["artifacts"] / "figure_image.npy")
+    expected = annotate(tifffile.imread(IN_FOCUS), expected_result(IN_FOCUS)) / 255.0
+    assert shown.shape == expected.shape
+    np.testing.assert_allclose(shown, expected, atol=1e-6)
+    # What reached the screen: the image area of the window's screenshot looks like the annotated
+    # image (a 0-255 image handed to CellProfiler as 0-1 shows white and saturated instead).
+    x, y, w, h = session["report"]["figure_image_on_screen"]
+    left, top = session["report"]["display_window_rect"][:2]
+    screenshot = Image.open(session["artifacts"] / "display_window.png").convert("RGB")
+    on_screen = np.asarray(screenshot.crop((x - left, y - top, x - left + w, y - top + h)), dtype=float) / 255
+    resized = np.asarray(Image.fromarray((expected * 255).astype(np.uint8)).resize((w, h)), dtype=float) / 255
+    assert on_screen.mean() < 0.2, "the image on screen is bright: saturated?"
+    # Compared 2 px smoothed: the drawn image can sit one pixel off its reported box.
+    similarity = np.corrcoef(ndimage.gaussian_filter(on_screen.mean(axis=2), 2).ravel(),
+                             ndimage.gaussian_filter(resized.mean(axis=2), 2).ravel())[0, 1]
+    assert similarity > 0.85  # ~0.95 when right; a saturated display gives ~0
+
+
+def test_analyze_images_exports_the_values_of_the_core(session):
+    with open(session["output"] / "Focus_Image.csv", newline="") as fd:
+        rows = {row["FileName_DNA"]: row for row in csv.DictReader(fd)}
+    assert sorted(rows) == sorted([IN_FOCUS.name, OUT_OF_FOCUS.name])
+    for path in (IN_FOCUS, OUT_OF_FOCUS):
+        expected = expected_result(path).summary()
+        row = rows[path.name]
+        assert float(row["ImageFocus_Score_DNA"]) == expected["predicted_level"]
+        assert float(row["ImageFocus_Certainty_DNA"]) == pytest.approx(expected["aggregate_certainty"], rel=1e-5)
+        assert float(row["ImageFocus_EmptyPatches_DNA"]) == expected["empty_patches"]
+    assert (session["output"] / f"{IN_FOCUS.stem}_focus.png").exists()
+
+
+def test_screenshots_are_kept(session):
+    for name in ("settings_panel", "display_window", "after_analysis"):
+        path = session["artifacts"] / f"{name}.png"
+        assert path.exists() and Image.open(path).size[0] > 400

@@ -1,0 +1,84 @@
+"""Patches streamed band by band, and the rule for patches with nothing to judge."""
+import numpy as np
+import pytest
+
+from model import ImageError, predict
+from model.constants import PATCH_SIZE
+from model.patches import nothing_to_judge, patch_batches
+from model.tiling import tile_grid
+
+
+class RowRecorder:
+    """An ndarray that records which row ranges are read from it."""
+
+    def __init__(self, array):
+        self.array, self.reads = array, []
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __getitem__(self, key):
+        self.reads.append((key.start, key.stop))
+        return self.array[key]
+
+
+def test_batches_keep_patches_in_order_and_scaled():
+    image = (np.arange(300 * 400) % 65536).astype(np.uint16).reshape(300, 400)
+    origins, _ = tile_grid(image.shape)
+    batches = list(patch_batches(image, origins, batch_size=5))
+    assert [first for first, _ in batches] == [0, 5, 10] and [len(b) for _, b in batches] == [5, 5, 2]
+    patches = np.concatenate([b for _, b in batches])
+    assert patches.dtype == np.float32 and patches.flags.c_contiguous
+    for (r, c), patch in zip(origins, patches):
+        np.testing.assert_allclose(patch, image[r:r + PATCH_SIZE, c:c + PATCH_SIZE] / 65535, rtol=1e-6)
+
+
+def test_only_the_rows_under_the_patches_are_read():
+    image = RowRecorder(np.zeros((1000, 300), np.uint16))
+    origins, _ = tile_grid(image.shape, n_rows=3, n_cols=2)
+    list(patch_batches(image, origins))
+    assert image.reads == [(int(r), int(r) + PATCH_SIZE) for r in sorted(set(origins[:, 0]))]
+
+
+def test_values_are_checked_on_the_patches():
+    image = np.full((200, 200), 0.5)
+    image[50, 50] = np.nan  # under the first patch (patches start at 10 and 105)
+    with pytest.raises(ImageError, match="NaN"):
+        list(patch_batches(image, tile_grid(image.shape)[0]))
+
+
+def patch(values):
+    return np.broadcast_to(np.asarray(values, dtype=np.float32), (PATCH_SIZE, PATCH_SIZE)).copy()
+
+
+def test_nothing_to_judge_rule(rng):
+    yy, xx = np.mgrid[:PATCH_SIZE, :PATCH_SIZE]
+    background = 0.01 + 0.0005 * rng.standard_normal((PATCH_SIZE, PATCH_SIZE))
+    cell = background + 0.03 * (np.hypot(yy - 40, xx - 40) < 10)
+    half_zero = cell.copy()
+    half_zero[:, :42] = 0
+    mostly_saturated = cell.copy()
+    mostly_saturated[:, :81] = 1.0
+    gradient = 0.01 + 0.02 * xx / PATCH_SIZE + 0.0005 * rng.standard_normal((PATCH_SIZE, PATCH_SIZE))
+    cases = {"zero-filled": (patch(0), True), "constant": (patch(0.3), True), "saturated": (patch(1.0), True),
+             "clipped except 3 columns": (mostly_saturated, True), "camera noise": (background, True),
+             "cell": (cell, False), "cell beside a zero-filled half": (half_zero, False),
+             "smooth gradient (a blurred cell)": (gradient, False)}
+    verdict = nothing_to_judge(np.stack([p for p, _ in cases.values()]))
+    assert dict(zip(cases, verdict.tolist())) == {name: expected for name, (_, expected) in cases.items()}
+
+
+def test_a_zero_filled_image_has_nothing_to_judge(shipped_model):
+    result = predict(np.zeros((300, 400), np.uint16))
+    assert result.empty_patches == result.patch_count == 12
+    assert not result.judged and np.isnan(result.predicted_level) and np.isnan(result.expected_level)
+    assert not result.in_focus
+    assert np.all(result.patch_certainties == 0) and result.certainties["aggregate"] == 0
+    assert all(np.isnan(row["level"]) and row["empty"] for row in result.patch_table())
+
+
+def test_empty_patches_drop_out_of_the_whole_image_result(shipped_model, in_focus_image):
+    padded = np.zeros((in_focus_image.shape[0], in_focus_image.shape[1] + 4 * PATCH_SIZE), np.uint16)
+    padded[:, 4 * PATCH_SIZE:] = in_focus_image
+    alone, with_margin = predict(in_focus_image), predict(padded)
+    assert with_margin.empty_patches >= 4 * alone.grid[0]
+    np.testing.assert_allclose(with_margin.probabilities, alone.probabilities, atol=0.02)
+    assert with_margin.predicted_level == alone.predicted_level
