@@ -9,7 +9,7 @@ VENV_CP4 ?= .venv-cp4
 BIN_CP4 := $(VENV_CP4)/bin
 CP5_APP := cellprofiler-nightly==5.0.0.dev784
 
-.PHONY: demo test benchmark install install-test install-cp4
+.PHONY: demo test test-gui benchmark install install-test install-cp4
 
 $(BIN)/python:
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -18,9 +18,9 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt ".[cpu]"
 
-# Everything the tests drive for real: CellProfiler 5, ImageJ1 through scyjava, Dask.
+# Everything the tests drive for real: CellProfiler 5, ImageJ1 through scyjava, Dask, the format readers.
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,test,cellprofiler,fiji,dask]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,test,cellprofiler,fiji,dask,formats]"
 	$(BIN)/pip install --quiet --no-deps $(CP5_APP)
 
 # CellProfiler 4.2.8.1 on Python 3.11: --no-deps plus overridden pins, javabridge built against numpy 1.26 (needs a JDK).
@@ -38,10 +38,19 @@ demo: install
 	$(BIN)/focus-quality predict samples --output results; test $$? -le 1
 	$(BIN)/focus-quality summarize results
 
-# Install everything and run the whole test suite, then the CellProfiler tests again on CellProfiler 4.2.8.1.
+# Install everything and run the whole test suite, then the CellProfiler tests again on CellProfiler 4.2.8.1,
+# then CellProfiler's real window on both (test-gui).
 test: install-test install-cp4
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider --ignore=$(GUI_TESTS)
 	$(BIN_CP4)/python -m pytest -p no:cacheprovider tests/test_cellprofiler_plugin.py
+	$(MAKE) test-gui
+
+# CellProfiler 5 and 4.2.8.1 in their windows, under Xvfb with GLX (needs python3-wxgtk4.0, xvfb, xdotool,
+# x11-utils, imagemagick); screenshots go to test-artifacts/.
+GUI_TESTS := tests/test_cellprofiler_gui.py
+test-gui: install-test install-cp4
+	FOCUS_QUALITY_ARTIFACTS=test-artifacts $(BIN)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
+	FOCUS_QUALITY_ARTIFACTS=test-artifacts $(BIN_CP4)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
 
 # Speed and scale benchmarks (about 10 minutes); the report goes to benchmarks/RESULTS.md.
 benchmark: install-test

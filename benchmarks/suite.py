@@ -1,19 +1,21 @@
 """The speed and scale benchmarks, all in one run; prints (and writes) a markdown report.
 
-    python -m benchmarks.suite                    # ~10 min on 2 cores; --images 20 for a quick run
+    python -m benchmarks.suite                    # ~25 min on 2 cores; --images 20 --stream-images 1000 quicker
     python -m benchmarks.suite --output benchmarks/RESULTS.md
 
-Measured in the same run, on the same images:
+Measured in the same run, on the same images, so the ratios compare like with like:
 
 1. model loading (TensorFlow import + SavedModel load), in a fresh process;
-2. throughput of whole-image assessment at 696x520, 1280x1024 and 2048x2048, one
-   image and a batch, for the shipped model, the paper's architecture (same
-   framework, untrained weights time the same) and PLLS (the NumPy port of
-   CellProfiler's PowerLogLogSlope), with ratios;
-3. cost against image size (seconds per megapixel should stay flat);
-4. ``focus-quality predict`` with 1 and 2 worker processes;
-5. memory of a 10,000-image ``focus-quality predict`` run against a 1,000-image
-   one (streaming keeps it flat).
+2. network cost per patch: the shipped network, v1's and the paper's;
+3. whole-image assessment at 696x520, 1280x1024 and 2048x2048 for the shipped
+   model, v1's network, the paper's network (untrained weights time the same)
+   and PLLS (the NumPy port of CellProfiler's PowerLogLogSlope), and the bare
+   model call on the same patches: what the whole-image path adds to it;
+4. peak memory of ``focus-quality predict`` on one 2048x2048, one 16384x16384
+   (uncompressed and tiled) and one 32768x32768 (tiled) image;
+5. the worker process that CellProfiler's window uses, against in-process;
+6. ``focus-quality predict`` with 1 and 2 worker processes;
+7. memory of a 10,000-image run against a 1,000-image one (streaming keeps it flat).
 """
 import argparse
 import os
@@ -34,6 +36,8 @@ import tifffile  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "bbbc006_a01_s1_w1_infocus.tif"
 SIZES = [(520, 696), (1024, 1280), (2048, 2048)]
+BIG = 16384
+HUGE = 32768
 
 
 def test_images(shape, count, seed=0):
@@ -48,45 +52,72 @@ def test_images(shape, count, seed=0):
         yield image[::-1] if rng.random() < 0.5 else image
 
 
-def timed(function, images):
+def dense_image(shape, seed=0):
+    """An image whose every patch shows cells: the sample's patches that have something to judge, tiled."""
+    from model import predict
+
+    sample = tifffile.imread(SAMPLE)
+    result = predict(sample)
+    blocks = [sample[r:r + 84, c:c + 84] for (r, c), empty in zip(result.patch_origins, result.patch_empty)
+              if not empty]
+    rng = np.random.default_rng(seed)
+    rows, cols = shape[0] // 84, shape[1] // 84
+    picks = rng.integers(len(blocks), size=rows * cols)
+    grid = np.stack([blocks[i] for i in picks]).reshape(rows, cols, 84, 84).transpose(0, 2, 1, 3)
+    return grid.reshape(rows * 84, cols * 84)
+
+
+def timed(function, items):
     start = time.perf_counter()
-    for image in images:
-        function(image)
+    for item in items:
+        function(item)
     return time.perf_counter() - start
 
 
-def methods(paper_dir):
-    from model import load_model, predict
-    from model.training.plls import power_log_log_slope
-
-    ours, paper = load_model(), load_model(paper_dir)
-    return {"this model": lambda im: predict(im, model=ours),
-            "paper architecture": lambda im: predict(im, model=paper),
-            "PLLS": power_log_log_slope}
-
-
-def throughput(n_images):
-    """Rows of (size, method, single-image s, batch images/s, batch MP/s)."""
+def exported(name, folder):
+    """A SavedModel of an untrained network (times the same as a trained one)."""
     from model.training.architectures import build
     from model.training.export import export_saved_model
 
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        funcs = methods(export_saved_model(build("paper"), Path(tmp) / "paper"))
-        for shape in SIZES:
-            images = list(test_images(shape, n_images))
-            for name, function in funcs.items():
-                function(images[0])  # warm-up (graph tracing, FFT plans)
-                single = statistics.median(timed(function, [im]) for im in images[:3])
-                batch = timed(function, images)
-                rows.append((shape, name, single, n_images / batch, n_images * shape[0] * shape[1] / 1e6 / batch))
-    return rows
+    return export_saved_model(build(name), Path(folder) / name)
+
+
+def throughput(n_images, folder):
+    """Rows of (size, method, single-image s, batch images/s, batch MP/s), and the bare-call rows."""
+    from model import load_model, predict
+    from model.patches import patch_batches
+    from model.tiling import tile_grid
+    from model.training.plls import power_log_log_slope
+
+    models = {"this model": load_model(), "v1 network": load_model(exported("compact", folder)),
+              "paper architecture": load_model(exported("paper", folder))}
+    methods = {name: (lambda im, m=m: predict(im, model=m)) for name, m in models.items()}
+    methods["PLLS"] = power_log_log_slope
+    rows, bare = [], []
+    cases = [(f"{w}x{h}", list(test_images((h, w), n_images))) for h, w in SIZES]
+    cases.append(("2048x2048, every patch with cells", [dense_image((2048, 2048), seed) for seed in range(10)]))
+    for label, images in cases:
+        for name, function in methods.items():
+            function(images[0])  # warm-up (graph tracing, FFT plans)
+            single = statistics.median(timed(function, [im]) for im in images[:3])
+            batch = timed(function, images)
+            pixels = images[0].size / 1e6
+            rows.append((label, name, single, len(images) / batch, len(images) * pixels / batch))
+        origins, _ = tile_grid(images[0].shape)
+        patches = [np.concatenate([b for _, b in patch_batches(im, origins)]) for im in images]
+        model = models["this model"]
+        model.predict_patches(patches[0])
+        call = timed(model.predict_patches, patches) / len(images)
+        whole = timed(methods["this model"], images) / len(images)
+        empty = np.mean([predict(im, model=model).empty_patches / len(origins) for im in images[:5]])
+        bare.append((label, len(origins), empty, call, whole))
+    return rows, bare
 
 
 def load_times():
-    code = ("import time, os; os.environ['TF_CPP_MIN_LOG_LEVEL']='2'; t=time.perf_counter(); import tensorflow;"
-            "t1=time.perf_counter(); from model import load_model; load_model(); t2=time.perf_counter();"
-            "print(t1-t, t2-t1)")
+    code = ("import time, os; t=time.perf_counter(); from model.predictor import import_tensorflow;"
+            "import_tensorflow(); t1=time.perf_counter(); from model import load_model; load_model();"
+            "t2=time.perf_counter(); print(t1-t, t2-t1)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return tuple(float(v) for v in out.stdout.split()[-2:])
 
@@ -118,16 +149,65 @@ class PeakMemory:
         return self.peak / 2 ** 20
 
 
-def run_predict(inputs, output, workers):
-    """Wall time and peak RSS (MiB) of ``focus-quality predict --no-png`` on a folder."""
-    command = [sys.executable, "-m", "model.cli", "predict", str(inputs), "-o", str(output), "--no-png",
-               "--no-progress", "--workers", str(workers)]
+def run_predict(inputs, output, workers, *extra):
+    """Wall time and peak RSS (MiB) of ``focus-quality predict`` on a file or folder."""
+    command = [sys.executable, "-m", "model.cli", "predict", str(inputs), "-o", str(output), "--no-progress",
+               "--workers", str(workers), *extra]
     start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     memory = PeakMemory(proc.pid)
-    if proc.wait() != 0:
-        raise RuntimeError(f"{' '.join(command)} failed with {proc.returncode}")
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with {proc.returncode}: {err.decode()[-500:]}")
     return time.perf_counter() - start, memory.stop()
+
+
+def write_big_tiff(path, side, *, tile=None):
+    """A ``side`` x ``side`` uint16 TIFF of the tiled sample, written block by block (never whole in memory)."""
+    block = np.tile(tifffile.imread(SAMPLE), (2, 2))[:1024, :1024]
+    if tile is None:  # one contiguous strip, written row band by row band
+        with tifffile.TiffWriter(path, bigtiff=True) as tif:
+            tif.write(shape=(side, side), dtype=np.uint16, photometric="minisblack",
+                      data=(np.tile(block, (1, side // 1024)) for _ in range(side // 1024)), rowsperstrip=1024)
+    else:
+        tiles = (block[:tile, :tile] for _ in range((side // tile) ** 2))
+        with tifffile.TiffWriter(path, bigtiff=True) as tif:
+            tif.write(tiles, shape=(side, side), dtype=np.uint16, tile=(tile, tile), photometric="minisblack")
+    return path
+
+
+def memory_report(folder):
+    folder = Path(folder)
+    files = [("2048x2048, uncompressed", write_big_tiff(folder / "m2k.tif", 2048)),
+             (f"{BIG}x{BIG}, uncompressed", write_big_tiff(folder / "m16k.tif", BIG)),
+             (f"{BIG}x{BIG}, tiled 512", write_big_tiff(folder / "m16k_tiled.tif", BIG, tile=512)),
+             (f"{HUGE}x{HUGE}, tiled 512 (2 GB of pixels)", write_big_tiff(folder / "m32k_tiled.tif", HUGE, tile=512))]
+    rows = []
+    for label, path in files:
+        seconds, peak = run_predict(path, folder / f"out_{path.stem}", 1)
+        rows.append((label, seconds, peak))
+        path.unlink()
+    return rows
+
+
+def worker_cost(n_images):
+    """Per-image seconds in-process and through the worker process, and the worker's start-up time."""
+    from model import load_model, predict
+    from model.worker import WorkerModel
+
+    model, worker = load_model(), WorkerModel()
+    start = time.perf_counter()
+    worker.predict_patches(np.zeros((1, 84, 84), np.float32))
+    started = time.perf_counter() - start
+    rows = []
+    for h, w in (SIZES[0], SIZES[2]):
+        images = list(test_images((h, w), n_images))
+        predict(images[0], model=model)
+        inside = timed(lambda im: predict(im, model=model), images) / len(images)
+        outside = timed(lambda im: predict(im, model=worker), images) / len(images)
+        rows.append((f"{w}x{h}", inside, outside))
+    worker.close()
+    return started, rows
 
 
 def write_images(folder, shape, count, distinct=None):
@@ -145,40 +225,58 @@ def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    import tensorflow as tf
+    from model.predictor import import_tensorflow
 
+    tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
     return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {'GPU: ' + str(len(gpus)) if gpus else 'no GPU'}; "
             f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
 
 
 def report(n_images, stream_images):
+    from benchmarks.inference_cost import report as network_report
+
     lines = [f"Machine: {machine()}", ""]
     tf_import, load = load_times()
     lines += [f"Model loading, fresh process: TensorFlow import {tf_import:.1f} s, SavedModel load {load:.2f} s "
-              "(once per process; not in the timings below).", ""]
-    rows = throughput(n_images)
-    lines += [f"Whole-image assessment, one image (median of 3) and a batch of {n_images} different images:", "",
-              "| image | method | one image (s) | batch: images/s | batch: MP/s | this model is faster by |",
-              "|---|---|---|---|---|---|"]
-    ours = {shape: ips for shape, name, _, ips, _ in rows if name == "this model"}
-    for shape, name, single, ips, mps in rows:
-        ratio = "" if name == "this model" else f"{ours[shape] / ips:.1f}x"
-        lines.append(f"| {shape[1]}x{shape[0]} | {name} | {single:.3f} | {ips:.1f} | {mps:.1f} | {ratio} |")
-    lines += ["", "Cost against size (seconds per megapixel, batch; flat = linear in pixels):", "",
-              "| method | " + " | ".join(f"{w}x{h}" for h, w in SIZES) + " |", "|---|" + "---|" * len(SIZES)]
-    for method in ("this model", "paper architecture", "PLLS"):
-        cells = [f"{1 / mps:.3f}" for _, name, _, _, mps in rows if name == method]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+              "(once per process; not in the timings below).", "",
+              "Network cost per 84x84 patch (`python -m benchmarks.inference_cost`):", "", network_report(), ""]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        rows, bare = throughput(n_images, tmp)
+        lines += [f"Whole-image assessment, one image (median of 3) and a batch of {n_images} different images "
+                  "(10 for the image with cells in every patch):", "",
+                  "| image | method | one image (s) | batch: images/s | batch: MP/s | this model is faster by |",
+                  "|---|---|---|---|---|---|"]
+        ours = {label: ips for label, name, _, ips, _ in rows if name == "this model"}
+        for label, name, single, ips, mps in rows:
+            ratio = "" if name == "this model" else f"{ours[label] / ips:.1f}x"
+            lines.append(f"| {label} | {name} | {single:.3f} | {ips:.1f} | {mps:.1f} | {ratio} |")
+        lines += ["", "What the whole-image path costs next to the bare model call on the same patches (one "
+                      "`predict_patches` call with every patch, already cut out and scaled). The whole-image path "
+                      "reads, cuts out, scales and screens the patches, and sends only those with something to "
+                      "judge to the network:", "",
+                  "| image | patches | with nothing to judge | bare model call (s) | whole image (s) | "
+                  "whole / bare |", "|---|---|---|---|---|---|"]
+        for label, patches, empty, call, whole in bare:
+            lines.append(f"| {label} | {patches} | {empty:.0%} | {call:.3f} | {whole:.3f} | {whole / call:.2f} |")
+        memory = memory_report(tmp)
+        lines += ["", "Peak memory (RSS) of `focus-quality predict` on one large image (annotated PNG included, "
+                      "drawn reduced above 4096 px):", "",
+                  "| image | seconds | peak memory (MiB) |", "|---|---|---|"]
+        lines += [f"| {label} | {seconds:.1f} | {peak:.0f} |" for label, seconds, peak in memory]
+        started, costs = worker_cost(min(n_images, 30))
+        lines += ["", f"The worker process of CellProfiler's window (`model.worker`): start-up (TensorFlow and the "
+                      f"model, once per session) {started:.1f} s; per image:", "",
+                  "| image | in-process (s) | worker process (s) | worker / in-process |", "|---|---|---|---|"]
+        lines += [f"| {label} | {a:.3f} | {b:.3f} | {b / a:.2f} |" for label, a, b in costs]
         inputs = write_images(tmp / "workers", SIZES[1], n_images)
         lines += ["", f"`focus-quality predict --no-png` on {n_images} images of 1280x1024 (wall time, including "
                       "start-up and model loading in each worker):", "",
                   "| workers | seconds | images/s | peak memory (MiB) |", "|---|---|---|---|"]
         timings = {}
         for workers in (1, 2):
-            seconds, peak = run_predict(inputs, tmp / f"out{workers}", workers)
+            seconds, peak = run_predict(inputs, tmp / f"out{workers}", workers, "--no-png")
             timings[workers] = seconds
             lines.append(f"| {workers} | {seconds:.1f} | {n_images / seconds:.1f} | {peak:.0f} |")
         lines += ["", f"2 workers vs 1: {timings[1] / timings[2]:.2f}x"]
@@ -189,7 +287,7 @@ def report(n_images, stream_images):
         peaks = {}
         for count in (stream_images // 10, stream_images):
             folder = write_images(tmp / f"stream{count}", small, count, distinct=100)
-            seconds, peaks[count] = run_predict(folder, tmp / f"stream_out{count}", 2)
+            seconds, peaks[count] = run_predict(folder, tmp / f"stream_out{count}", 2, "--no-png")
             lines.append(f"| {count} | {seconds:.1f} | {count / seconds:.0f} | {peaks[count]:.0f} |")
         counts = sorted(peaks)
         lines += ["", f"Peak memory ratio {counts[1]} vs {counts[0]} images: {peaks[counts[1]] / peaks[counts[0]]:.2f}"]

@@ -127,7 +127,7 @@ IMAGE_FEATURES = {
     "EmptyPatches": "empty_patches",
     **{f"Probability{k}": f"probability_{k}" for k in range(NUM_LEVELS)},
 }
-#: Per-patch (object) feature -> key of FocusResult.patch_table() rows.
+#: Per-patch (object) feature -> key of FocusResult.patch_rows() rows.
 PATCH_FEATURES = {
     "Level": "level",
     "Certainty": "certainty",
@@ -290,7 +290,7 @@ be filtered (FilterObjects), counted or exported downstream."""))
         count = 0 if result is None else result.patch_count
         add_object_count_measurements(workspace.measurements, objects_name, count)
         add_object_location_measurements(workspace.measurements, objects_name, objects.segmented, count)
-        rows = result.patch_table() if result is not None else []
+        rows = list(result.patch_rows()) if result is not None else []
         for feature, key in PATCH_FEATURES.items():
             workspace.measurements.add_measurement(
                 objects_name, _patch_feature(feature), np.array([row[key] for row in rows], dtype=float))

@@ -79,6 +79,10 @@ def start_imagej(fiji_dir=None, *, gui=False):
 def _configure_scyjava(fetch, gui):
     import scyjava
 
+    if fetch == "never":
+        # scyjava logs "Fetching zulu-jre..." at INFO even when it may not fetch and then uses the
+        # system Java: a line that reads as a download when nothing is downloaded.
+        logging.getLogger("scyjava._jdk_fetch").setLevel(logging.WARNING)
     if scyjava.jvm_started():
         raise ImageJUnavailable("Java was already started in this process by something else")
     scyjava.config.set_java_constraints(fetch=fetch)

@@ -1,48 +1,75 @@
-"""The focus command on an ImageJ image: overlay, "Focus Quality" results table, probability image.
+"""The focus command on an ImageJ image, stack or hyperstack.
 
-Everything is computed by :func:`model.predict`; this module only turns the
-result into ImageJ1 objects (``ij.gui.Roi``, ``ij.measure.ResultsTable``), the
-same in Fiji and in plain ImageJ1.
+For each plane it assesses (see :mod:`fiji_bridge.planes`), :func:`model.predict`
+gives the focus; this module turns the results into ImageJ1 objects, the same
+in Fiji and in plain ImageJ1: an overlay whose ROIs are bound to their planes,
+the "Focus Quality" table, the probability image, and the best plane of each
+focal series (shown, or duplicated into a new image).
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from model import metrics
 from model.constants import NUM_LEVELS, PATCH_SIZE
-from model.inference import FocusResult, predict
-from model.overlay import border_width, level_color_8bit
+from model.inference import best_in_series, predict
 
+from . import overlay as rois
 from ._java import jimport
 from .convert import numpy_to_imageplus, plane_to_numpy
+from .planes import describe, planes_to_assess
+from .table import results_table, rows
 
 TITLE = "Microscope Image Focus Quality"
 TABLE_TITLE = "Focus Quality"
-#: Opacity of filled ("solid") patches, so the cells stay visible underneath.
-SOLID_ALPHA = 90
-PATCH_ROI_PREFIX = "patch "
-LEGEND_ROI_PREFIX = "legend "
-PROBABILITY_COLUMNS = [f"P{k}" for k in range(NUM_LEVELS)]
+
+
+@dataclass
+class AssessedPlane:
+    """One plane's place in the image, its focus, and whether it is the sharpest of its series."""
+
+    position: object  # planes.Position
+    result: object  # model.FocusResult
+    best: bool = None  # None: the only plane of its channel and frame
 
 
 @dataclass
 class FocusRun:
-    """What one run of the command made: the core's result and the ImageJ objects showing it."""
+    """What one run of the command made."""
 
-    result: FocusResult
+    planes: list
     overlay: object
     table: object
+    table_rows: list
     probability_image: object = None
+    best_image: object = None
+    covered: str = ""  # "channel 1, slices 1-3"; empty for a single image
+
+    @property
+    def result(self):
+        """The focus of the first (for a single image, the only) plane."""
+        return self.planes[0].result
+
+    def best_planes(self):
+        return [p for p in self.planes if p.best]
 
 
-def run_focus_quality(imp, *, tiles_x=None, tiles_y=None, border=None, solid=False,
-                      probability_image=False, plane=None, max_value=None, model=None):
-    """Assess the focus of an ImagePlus and annotate it in place.
+def run_focus_quality(imp, *, scope="stack", plane=None, channel=None, tiles_x=None, tiles_y=None, border=None,
+                      solid=False, probability_image=False, go_to_best=False, duplicate_best=False,
+                      max_value=None, model=None):
+    """Assess the focus of an ImagePlus, annotate it in place and tabulate the results.
 
     Parameters
     ----------
     imp : ij.ImagePlus
-        8-bit, 16-bit or 32-bit grayscale; scaled as :func:`model.predict` does.
+        8-bit, 16-bit or 32-bit grayscale image, stack or hyperstack; scaled as
+        :func:`model.predict` does.
+    scope : {"stack", "plane", "all"}
+        Every plane (slices and frames) of the current channel, the current
+        plane only, or every plane of every channel.
+    plane : int, optional
+        One plane by its 1-based stack index (overrides ``scope``).
+    channel : int, optional
+        The channel of ``scope="stack"`` (default: the current one).
     tiles_x, tiles_y : int, optional
         Patch columns / rows; default covers the image.
     border : int, optional
@@ -50,9 +77,12 @@ def run_focus_quality(imp, *, tiles_x=None, tiles_y=None, border=None, solid=Fal
     solid : bool
         Fill the patches (translucent) instead of outlining them.
     probability_image : bool
-        Also make the 11-channel probability image (NaN outside the patches).
-    plane : int, optional
-        1-based plane of a stack (required for stacks).
+        Also make the probability image: one hyperstack, the 11 levels as channels,
+        the assessed planes as slices, NaN outside the patches.
+    go_to_best : bool
+        Show the sharpest plane of the current channel and frame.
+    duplicate_best : bool
+        Make a new image of the sharpest plane of each frame (all channels).
     max_value : float, optional
         Intensity scale override, e.g. 65535 for a 32-bit image holding raw counts.
     model : FocusModel or path, optional
@@ -65,115 +95,80 @@ def run_focus_quality(imp, *, tiles_x=None, tiles_y=None, border=None, solid=Fal
     Raises
     ------
     model.ImageError
-        For colour images, stacks without a plane, too-small images, values off the scale.
+        For colour images, planes outside the image, too-small images, values off the scale.
     """
-    pixels = plane_to_numpy(imp, plane)
-    result = predict(pixels, n_rows=tiles_y, n_cols=tiles_x, max_value=max_value, model=model)
-    overlay = make_overlay(result, border=border, solid=solid)
+    positions = planes_to_assess(imp, scope, plane=plane, channel=channel)
+    assessed = [AssessedPlane(p, predict(plane_to_numpy(imp, p.index), n_rows=tiles_y, n_cols=tiles_x,
+                                         max_value=max_value, model=model)) for p in positions]
+    marks = best_in_series([(p.position.channel, p.position.frame) for p in assessed], [p.result for p in assessed])
+    for plane, best in zip(assessed, marks):
+        plane.best = best
+    overlay = jimport("ij.gui.Overlay")()
+    for plane_ in assessed:
+        rois.add_plane(overlay, imp, plane_.position, plane_.result, border=border, solid=solid)
     imp.setOverlay(overlay)
-    run = FocusRun(result, overlay, results_table(result, str(imp.getTitle())))
+    title = str(imp.getTitle())
+    table_rows = rows(title, assessed)
+    run = FocusRun(assessed, overlay, results_table(table_rows), table_rows, covered=describe(imp, positions))
     if probability_image:
-        run.probability_image = make_probability_image(result, f"Focus probabilities of {imp.getTitle()}")
+        run.probability_image = make_probability_image(
+            assessed, f"Focus probabilities of {title}" + (f" ({run.covered})" if run.covered else ""))
+    if go_to_best:
+        show_best_plane(imp, assessed)
+    if duplicate_best:
+        run.best_image = duplicate_best_planes(imp, assessed)
     return run
 
 
-def _color(level, certainty=1.0, alpha=255):
-    r, g, b = level_color_8bit(level, certainty)
-    return jimport("java.awt.Color")(r, g, b, alpha)
+def show_best_plane(imp, assessed):
+    """Move ``imp`` to the sharpest plane of its current channel and frame (if that series was assessed)."""
+    current = (int(imp.getC()), int(imp.getT()))
+    for plane in assessed:
+        if plane.best and (plane.position.channel, plane.position.frame) == current:
+            imp.setPosition(plane.position.channel, plane.position.slice, plane.position.frame)
+            return plane.position
+    return None
 
 
-def make_overlay(result, *, border=None, solid=False):
-    """One ROI per patch, coloured as the core's PNGs (hue = level, brightness = certainty), and a legend."""
-    Roi = jimport("ij.gui.Roi")
-    overlay = jimport("ij.gui.Overlay")()
-    width = float(border_width(result.image_shape) if border is None else border)
-    for i, ((row, col), level, cert) in enumerate(
-            zip(result.patch_origins, result.patch_levels, result.patch_certainties)):
-        roi = Roi(int(col), int(row), PATCH_SIZE, PATCH_SIZE)
-        roi.setName(f"{PATCH_ROI_PREFIX}{i}: level {level}, certainty {cert:.2f}")
-        if solid:
-            roi.setFillColor(_color(level, cert, SOLID_ALPHA))
-        else:
-            roi.setStrokeColor(_color(level, cert))
-            roi.setStrokeWidth(width)
-        overlay.add(roi)
-    _add_legend(overlay, result.image_shape)
-    return overlay
+def duplicate_best_planes(imp, assessed):
+    """A new image: for each frame, every channel at the slice where the reference channel is sharpest.
+
+    The reference channel is the current channel if it was assessed, else the
+    first assessed one. Returns None when no plane could be picked.
+    """
+    channels = sorted({p.position.channel for p in assessed})
+    reference = int(imp.getC()) if int(imp.getC()) in channels else channels[0]
+    best = {p.position.frame: p.position.slice for p in assessed if p.best and p.position.channel == reference}
+    if not best:
+        return None
+    source = imp.getStack()
+    stack = jimport("ij.ImageStack")(int(imp.getWidth()), int(imp.getHeight()))
+    for frame in sorted(best):
+        for c in range(1, int(imp.getNChannels()) + 1):
+            index = int(imp.getStackIndex(c, best[frame], frame))
+            stack.addSlice(f"c{c} z{best[frame]} t{frame}", source.getProcessor(index).duplicate())
+    copy = jimport("ij.ImagePlus")(f"{imp.getTitle()} best focus", stack)
+    copy.setDimensions(int(imp.getNChannels()), 1, len(best))
+    copy.setOpenAsHyperStack(copy.getStackSize() > 1 and (imp.getNChannels() > 1 or len(best) > 1))
+    return copy
 
 
-def _add_legend(overlay, shape):
-    """'In focus' [0] [1] ... [10] 'Out of focus' along the bottom-left corner."""
-    Roi, TextRoi, Font = jimport("ij.gui.Roi"), jimport("ij.gui.TextRoi"), jimport("java.awt.Font")
-    rows, cols = shape
-    box = max(8, cols // 45)
-    font = Font("SansSerif", Font.PLAIN, box)
-    y = rows - box - 2
-    x = 2
-
-    def text(label, at):
-        roi = TextRoi(at, y - box // 4, label, font)
-        roi.setStrokeColor(jimport("java.awt.Color").WHITE)
-        roi.setName(f"{LEGEND_ROI_PREFIX}{label}")
-        overlay.add(roi)
-        return int(roi.getBounds().width)
-
-    x += text("In focus", x) + box // 2
-    for level in range(NUM_LEVELS):
-        roi = Roi(x, y, box, box)
-        roi.setFillColor(_color(level))
-        roi.setName(f"{LEGEND_ROI_PREFIX}level {level}")
-        overlay.add(roi)
-        x += box
-    text("Out of focus", x + box // 2)
-
-
-#: Whole-image columns; NaN on the patch rows.
-SUMMARY_COLUMNS = {"MeanCertainty": "mean_certainty", "MaxCertainty": "max_certainty",
-                   "WeightedCertainty": "weighted_certainty", "PatchCount": "patch_count"}
-#: Decimal places in the table and its CSV (ImageJ's default of 3 would round small probabilities to 0).
-TABLE_DECIMALS = 6
-
-
-def results_table(result, image_title):
-    """The "Focus Quality" ResultsTable: one row per patch, then one "whole image" row."""
-    table = jimport("ij.measure.ResultsTable")()
-    table.setPrecision(TABLE_DECIMALS)
-    not_whole = dict.fromkeys(SUMMARY_COLUMNS, float("nan"))
-    for patch in result.patch_table():
-        probabilities = [patch[f"probability_{k}"] for k in range(NUM_LEVELS)]
-        _add_row(table, image_title, f"patch {patch['patch']}", (patch["col"], patch["row"], PATCH_SIZE, PATCH_SIZE),
-                 patch["level"], patch["certainty"], probabilities, not_whole)
-    summary = result.summary()
-    rows, cols = result.image_shape
-    _add_row(table, image_title, "whole image", (0, 0, cols, rows), summary["predicted_level"],
-             summary["aggregate_certainty"], result.probabilities,
-             {column: summary[key] for column, key in SUMMARY_COLUMNS.items()})
-    return table
-
-
-def _add_row(table, image_title, label, box, level, certainty, probabilities, extra):
-    table.incrementCounter()
-    table.addValue("Image", image_title)
-    table.addValue("Region", label)
-    for name, value in zip(("X", "Y", "Width", "Height"), box):
-        table.addValue(name, float(value))
-    table.addValue("Level", float(level))
-    table.addValue("Certainty", float(certainty))
-    table.addValue("ExpectedLevel", float(metrics.expected_level(probabilities)))
-    table.addValue("InFocus", float(metrics.in_focus(probabilities)))
-    for column, p in zip(PROBABILITY_COLUMNS, probabilities):
-        table.addValue(column, float(p))
-    for column, value in extra.items():
-        table.addValue(column, float(value))
-
-
-def make_probability_image(result, title):
-    """An 11-channel 32-bit image: channel k holds each patch's P(level k), NaN outside the patches."""
-    planes = np.full((NUM_LEVELS,) + tuple(result.image_shape), np.nan, dtype=np.float32)
-    for (row, col), p in zip(result.patch_origins, result.patch_probabilities):
-        planes[:, row:row + PATCH_SIZE, col:col + PATCH_SIZE] = p[:, None, None]
-    imp = numpy_to_imageplus(title, planes)
-    imp.setDimensions(NUM_LEVELS, 1, 1)
-    for k in range(NUM_LEVELS):
-        imp.getStack().setSliceLabel(f"P(level {k})", k + 1)
+def make_probability_image(assessed, title):
+    """A 32-bit hyperstack: the 11 levels as channels, the assessed planes as slices, NaN outside the patches."""
+    shape = assessed[0].result.image_shape
+    planes = np.full((len(assessed), NUM_LEVELS) + tuple(shape), np.nan, dtype=np.float32)
+    for i, plane in enumerate(assessed):
+        for (row, col), p in zip(plane.result.patch_origins, plane.result.patch_probabilities):
+            planes[i, :, row:row + PATCH_SIZE, col:col + PATCH_SIZE] = p[:, None, None]
+    imp = numpy_to_imageplus(title, planes.reshape((-1,) + tuple(shape)))
+    imp.setDimensions(NUM_LEVELS, len(assessed), 1)
+    for i, plane in enumerate(assessed):
+        where = plane.position
+        for k in range(NUM_LEVELS):
+            imp.getStack().setSliceLabel(f"P(level {k}) c{where.channel} z{where.slice} t{where.frame}",
+                                         i * NUM_LEVELS + k + 1)
+    imp.setOpenAsHyperStack(True)
     return imp
+
+
+__all__ = ["run_focus_quality", "FocusRun", "AssessedPlane", "TITLE", "TABLE_TITLE"]

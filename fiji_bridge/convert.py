@@ -32,12 +32,11 @@ def plane_to_numpy(imp, plane=None):
             "grayscale channel (Image > Type > 8-bit/16-bit, or split the channels)")
     depth = int(imp.getStackSize())
     if plane is None and depth > 1:
-        raise ImageError(
-            f"{imp.getTitle()} is a stack of {depth} planes; choose one (the current plane in the "
-            "menu command, `plane=` in Python)")
+        raise ImageError(f"{imp.getTitle()} is a stack of {depth} planes; choose one by its 1-based index "
+                         "(plane=N in Python, --plane N in focus-quality fiji)")
     plane = 1 if plane is None else int(plane)
     if not 1 <= plane <= depth:
-        raise ImageError(f"`plane`={plane} is outside 1..{depth} for {imp.getTitle()}")
+        raise ImageError(f"plane {plane} is outside 1..{depth} for {imp.getTitle()}")
     processor = imp.getStack().getProcessor(plane)
     pixels = np.asarray(processor.getPixels())
     # Java has no unsigned types: bytes and shorts come back signed; reinterpret their bits.

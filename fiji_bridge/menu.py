@@ -1,10 +1,12 @@
 """ImageJ with its window and a "Plugins > Microscope Image Focus Quality" menu entry that runs the command.
 
-The entry runs on the current image (its current plane, for stacks) with the
-options given when ImageJ was started; problems become an ImageJ error dialog.
+The entry asks for its options in an ImageJ dialog (defaults: the options given
+when ImageJ was started), runs on the current image, shows the "Focus Quality"
+table and any new images; problems become an ImageJ error dialog.
 """
 import logging
 import threading
+from dataclasses import replace
 
 from model.scaling import ImageError
 
@@ -67,18 +69,53 @@ def _listener(options):
     return RunOnCurrentImage()
 
 
+#: The dialog's words for the scopes of :data:`fiji_bridge.planes.SCOPES`.
+PLANE_CHOICES = {"plane": "Current plane", "stack": "Every plane of this channel",
+                 "all": "Every plane of every channel"}
+
+
+def ask_options(imp, defaults):
+    """The command's options from ImageJ's dialog, starting at ``defaults``; None if the user cancels.
+
+    Stack options (which planes, go to / duplicate the best plane) appear for stacks only.
+    """
+    dialog = jimport("ij.gui.GenericDialog")(TITLE)
+    stack = imp.getStackSize() > 1
+    if stack:
+        dialog.addChoice("Planes", list(PLANE_CHOICES.values()), PLANE_CHOICES[defaults.scope])
+    dialog.addNumericField("Patch columns (0 = cover the image)", defaults.tiles_x or 0, 0)
+    dialog.addNumericField("Patch rows (0 = cover the image)", defaults.tiles_y or 0, 0)
+    dialog.addNumericField("Border width (0 = automatic)", defaults.border or 0, 0)
+    dialog.addCheckbox("Filled patches", defaults.solid)
+    dialog.addCheckbox("Probability image", defaults.probability_image)
+    if stack:
+        dialog.addCheckbox("Go to the best plane", defaults.go_to_best)
+        dialog.addCheckbox("Duplicate the best plane (per frame)", defaults.duplicate_best)
+    dialog.showDialog()
+    if dialog.wasCanceled():
+        return None
+    scope = list(PLANE_CHOICES)[int(dialog.getNextChoiceIndex())] if stack else "plane"
+    tiles_x, tiles_y, border = (int(dialog.getNextNumber()) or None for _ in range(3))
+    chosen = replace(defaults, scope=scope, plane=None, tiles_x=tiles_x, tiles_y=tiles_y, border=border,
+                     solid=bool(dialog.getNextBoolean()), probability_image=bool(dialog.getNextBoolean()))
+    if stack:
+        chosen = replace(chosen, go_to_best=bool(dialog.getNextBoolean()),
+                         duplicate_best=bool(dialog.getNextBoolean()))
+    return chosen
+
+
 def run_on_current_image(options):
-    """What the menu entry does; returns the FocusRun, or None after telling the user why not."""
+    """What the menu entry does; returns the FocusRun, or None after telling the user why not (or a cancel)."""
     IJ = jimport("ij.IJ")
     imp = jimport("ij.WindowManager").getCurrentImage()
     if imp is None:
         IJ.noImage()
         return None
-    kwargs = options.command_kwargs()
-    if kwargs["plane"] is None and imp.getStackSize() > 1:
-        kwargs["plane"] = imp.getCurrentSlice()
+    chosen = ask_options(imp, options)
+    if chosen is None:
+        return None
     try:
-        run = run_focus_quality(imp, **kwargs)
+        run = run_focus_quality(imp, **chosen.command_kwargs())
     except ImageError as exc:
         IJ.error(TITLE, str(exc))
         return None
@@ -88,8 +125,9 @@ def run_on_current_image(options):
         return None
     imp.updateAndDraw()
     run.table.show(TABLE_TITLE)
-    if run.probability_image is not None:
-        run.probability_image.show()
+    for image in (run.probability_image, run.best_image):
+        if image is not None:
+            image.show()
     return run
 
 

@@ -1,9 +1,10 @@
 """``focus-quality predict``: many files in, ``results.csv``, ``patches.csv`` and PNGs out.
 
 Rows are written as each file finishes, in input order, and nothing else is
-kept, so memory does not grow with the number of files. A file that cannot be
-read or assessed becomes a row with ``error`` filled in. Files are assessed in
-this process, in worker processes (``workers``) or on a Dask cluster
+kept, so memory does not grow with the number of files, and planes are read
+band by band, so it does not grow with their size either. A file that cannot
+be read or assessed becomes a row with ``error`` filled in. Files are assessed
+in this process, in worker processes (``workers``) or on a Dask cluster
 (``scheduler``); every route writes the same numbers. With ``resume`` the files
 already in ``results.csv`` are skipped.
 """
@@ -15,66 +16,99 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .constants import NUM_LEVELS
-from .image_files import ImageFileError, read_planes
+from .image_files import ImageFileError, open_planes
 from .scaling import ImageError
 
 LOGGER = logging.getLogger(__name__)
 
 PROBABILITY_COLUMNS = [f"probability_{k}" for k in range(NUM_LEVELS)]
-RESULT_COLUMNS = (["path", "plane", "predicted_level", "expected_level", "in_focus",
-                   "aggregate_certainty", "mean_certainty", "max_certainty", "weighted_certainty",
-                   "patch_count", "empty_patches"] + PROBABILITY_COLUMNS + ["best_plane", "annotated", "error"])
-PATCH_COLUMNS = (["path", "plane", "patch", "row", "col", "size", "level", "certainty", "empty"]
+PLANE_COLUMNS = ["path", "plane", "series", "channel", "z", "t"]
+RESULT_COLUMNS = (PLANE_COLUMNS + ["predicted_level", "expected_level", "in_focus",
+                                   "aggregate_certainty", "mean_certainty", "max_certainty", "weighted_certainty",
+                                   "patch_count", "empty_patches"] + PROBABILITY_COLUMNS
+                  + ["best_plane", "annotated", "error"])
+PATCH_COLUMNS = (PLANE_COLUMNS + ["patch", "row", "col", "size", "level", "certainty", "empty"]
                  + PROBABILITY_COLUMNS)
 RESULTS_FILE, PATCHES_FILE = "results.csv", "patches.csv"
 
 
 @dataclass
 class PredictOptions:
-    """What ``predict`` passes to :func:`model.inference.predict` for every plane."""
+    """What ``predict`` does with every file: which planes, and what :func:`model.inference.predict` gets."""
 
     n_rows: int = None
     n_cols: int = None
     max_value: float = None
     model: object = None
     annotate: bool = True
+    channel: int = None
+    z: int = None
+    t: int = None
+    series: int = None
+    axes: str = None
+
+    def selection(self):
+        return {"channel": self.channel, "z": self.z, "t": self.t, "series": self.series, "axes": self.axes}
+
+
+@dataclass
+class AssessedPlane:
+    labels: dict
+    result: object  # FocusResult
+    annotated: str = ""
+    best: object = ""  # True/False within a focal series (same series, channel, time point), "" if alone
 
 
 @dataclass
 class FileOutcome:
-    """Rows for one input file: one per plane (or one error row)."""
+    """One input file's planes, or why it could not be assessed."""
 
-    rows: list = field(default_factory=list)
-    patch_rows: list = field(default_factory=list)
-    failed: bool = False
+    path: str
+    planes: list = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def failed(self):
+        return bool(self.error)
+
+    def rows(self):
+        """The results.csv rows: one per plane, or one error row."""
+        if self.failed:
+            return [{"path": self.path, "error": self.error}]
+        return [{"path": self.path, **p.labels, **p.result.summary(), "best_plane": p.best,
+                 "annotated": p.annotated, "error": ""} for p in self.planes]
+
+    def patch_rows(self):
+        """The patches.csv rows, generated one by one (a large image has many)."""
+        for p in self.planes:
+            for row in p.result.patch_rows():
+                yield {"path": self.path, **p.labels, **row}
 
 
 def assess_file(path, options, annotated_dir=None, png_stem=None):
-    """Assess every plane of one file; never raises for a bad file, only for a bad model."""
-    from .inference import best_plane, predict
+    """Assess every (selected) plane of one file; never raises for a bad file, only for a bad model."""
+    from .inference import best_in_series, predict
     from .overlay import annotate
 
-    outcome = FileOutcome()
+    assessed = []
     try:
-        planes = read_planes(path)
-        results = [(label, plane, predict(plane, n_rows=options.n_rows, n_cols=options.n_cols,
-                                          max_value=options.max_value, model=options.model))
-                   for label, plane in planes]
+        with open_planes(path, **options.selection()) as planes:
+            for plane in planes:
+                result = predict(plane.pixels, n_rows=options.n_rows, n_cols=options.n_cols,
+                                 max_value=options.max_value, model=options.model)
+                png = ""
+                if options.annotate and annotated_dir is not None:
+                    suffix = f".plane{plane.index:03d}" if len(planes) > 1 else ""
+                    png = Path(annotated_dir) / f"{png_stem}{suffix}.focus.png"
+                    _write_png(png, annotate(plane.pixels, result))
+                assessed.append(AssessedPlane(plane.labels(), result, str(png)))
     except (ImageFileError, ImageError) as exc:
-        message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-        return FileOutcome(rows=[{"path": str(path), "error": message}], failed=True)
-    best = best_plane([r for _, _, r in results]) if len(results) > 1 else None
-    for label, plane, result in results:
-        png = ""
-        if options.annotate and annotated_dir is not None:
-            suffix = f".plane{label:03d}" if len(results) > 1 else ""
-            png = Path(annotated_dir) / f"{png_stem}{suffix}.focus.png"
-            _write_png(png, annotate(plane, result))
-        row = {"path": str(path), "plane": label, **result.summary(),
-               "best_plane": "" if best is None else label == best, "annotated": str(png), "error": ""}
-        outcome.rows.append(row)
-        outcome.patch_rows.extend({"path": str(path), "plane": label, **p} for p in result.patch_table())
-    return outcome
+        return FileOutcome(str(path), error=str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+    marks = best_in_series([tuple(p.labels[k] for k in ("series", "channel", "t")) for p in assessed],
+                           [p.result for p in assessed])
+    for plane, best in zip(assessed, marks):
+        plane.best = "" if best is None else best
+    return FileOutcome(str(path), assessed)
 
 
 def _write_png(path, rgb):
@@ -86,7 +120,7 @@ def _write_png(path, rgb):
 def _format(value):
     if isinstance(value, float):
         return f"{value:.6g}"
-    return value
+    return "" if value is None else value
 
 
 class UniqueStems:
@@ -130,9 +164,9 @@ class ResultWriter:
             self._results.writeheader()
 
     def write(self, outcome):
-        self._patches.writerows({k: _format(v) for k, v in row.items()} for row in outcome.patch_rows)
+        self._patches.writerows({k: _format(v) for k, v in row.items()} for row in outcome.patch_rows())
         self._files[0].flush()
-        self._results.writerows({k: _format(v) for k, v in row.items()} for row in outcome.rows)
+        self._results.writerows({k: _format(v) for k, v in row.items()} for row in outcome.rows())
         self._files[1].flush()
 
     def close(self):
@@ -224,7 +258,7 @@ def predict_files(paths, output_dir, options=None, *, progress=None, workers=1, 
             writer.write(outcome)
             if outcome.failed:
                 failed += 1
-                LOGGER.warning("%s", outcome.rows[0]["error"])
+                LOGGER.warning("%s", outcome.error)
     finally:
         writer.close()
     return failed

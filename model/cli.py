@@ -7,11 +7,16 @@ LOGGER = logging.getLogger("focus-quality")
 
 EPILOG_PREDICT = """\
 outputs in DIR:
-  results.csv   one row per image (per plane for stacks): predicted_level (0 = in focus,
+  results.csv   one row per plane: plane, series, channel, z, t, predicted_level (0 = in focus,
                 10 = ~30 px blur), expected_level, in_focus, the four certainties, patch_count,
-                probability_0..10, best_plane (stacks), annotated, error
-  patches.csv   one row per 84x84 patch: position, level, certainty, probabilities
+                empty_patches, probability_0..10, best_plane (per series, channel and time
+                point of stacks), annotated, error
+  patches.csv   one row per 84x84 patch: position, level, certainty, empty, probabilities
   *.focus.png   the image with a coloured border per patch (hue = level, brightness = certainty)
+
+formats: TIFF (ImageJ hyperstacks, OME-TIFF: axes read from the file), PNG, JPEG; with
+extras ND2 [nd2], CZI [czi], LIF [lif], OME-Zarr [ome-zarr]. Planes are read band by band,
+so images of any size fit in memory.
 
 intensity scale: uint8 is divided by 255, other integer types are raw counts divided
 by 65535, float images must already lie in [0, 1] (else give --max-value).
@@ -24,12 +29,13 @@ def build_parser():
         prog="focus-quality",
         description="Absolute focus quality of microscope images (Yang et al. 2018): a defocus level "
                     "0-10 per 84x84 patch and per image, with a certainty that is low on empty background.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log more detail, TensorFlow's own start-up messages included")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("predict", help="assess image files; write results.csv, patches.csv and PNGs",
-                            description="Assess the focus of image files (TIFF, PNG, JPEG; stacks "
-                                        "plane by plane).", epilog=EPILOG_PREDICT,
+                            description="Assess the focus of image files, every plane of stacks and "
+                                        "hyperstacks.", epilog=EPILOG_PREDICT,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(run=_predict)
     p.add_argument("images", nargs="+", metavar="IMAGE",
@@ -38,6 +44,14 @@ def build_parser():
     tiles = p.add_argument_group("tiling")
     tiles.add_argument("--tiles-y", type=int, metavar="N", help="patch rows (default: as many as fit)")
     tiles.add_argument("--tiles-x", type=int, metavar="N", help="patch columns (default: as many as fit)")
+    planes = p.add_argument_group("planes (0-based; files without the axis ignore the option)")
+    planes.add_argument("--channel", type=int, metavar="C", help="assess only this channel")
+    planes.add_argument("--z", type=int, metavar="Z", help="assess only this focal plane")
+    planes.add_argument("--t", type=int, metavar="T", help="assess only this time point")
+    planes.add_argument("--series", type=int, metavar="S", help="assess only this series (LIF, ND2 positions)")
+    planes.add_argument("--axes", metavar="AXES",
+                        help="axes of files that do not label them, e.g. CZYX (C channel, Z focus, T time, "
+                             "S series; last two YX)")
     p.add_argument("--max-value", type=float, metavar="V",
                    help="divide intensities by V instead of the default for the data type "
                         "(e.g. 65535 for float images holding raw counts)")
@@ -55,10 +69,13 @@ def build_parser():
 
     f = commands.add_parser("fiji", help="run the Fiji command through ImageJ: TIFFs with overlays, CSV tables",
                             description="Open each image in ImageJ (Fiji with --fiji or FIJI_DIR, else "
-                                        "ImageJ1 from ij.jar), add the coloured patch overlay and write "
-                                        "DIR/<name>.focus.tif (Fiji shows the overlay) and the 'Focus Quality' "
-                                        "table as DIR/<name>.focus.csv. With --gui: open ImageJ's window "
-                                        "with the Plugins > Microscope Image Focus Quality entry instead.")
+                                        "ImageJ1 from ij.jar), assess every plane of stacks and hyperstacks, add "
+                                        "the coloured patch overlay (each ROI bound to its plane) and write "
+                                        "DIR/<name>.focus.tif (Fiji shows the overlay), the 'Focus Quality' "
+                                        "table as DIR/<name>.focus.csv and, for stacks, the through-focus plot "
+                                        "DIR/<name>.focus_profile.png. With --gui: open ImageJ's window with the "
+                                        "Plugins > Microscope Image Focus Quality entry instead (its dialog "
+                                        "starts at these options).")
     f.set_defaults(run=_fiji)
     f.add_argument("images", nargs="*", metavar="IMAGE", help="image files, folders or quoted glob patterns")
     f.add_argument("-o", "--output", metavar="DIR", help="folder for the results (required without --gui)")
@@ -70,8 +87,16 @@ def build_parser():
     fopts.add_argument("--border", type=int, metavar="PX", help="outline width (default: grows with the image)")
     fopts.add_argument("--solid", action="store_true", help="fill the patches instead of outlining them")
     fopts.add_argument("--probabilities", action="store_true",
-                       help="also write the 11-channel probability image (NaN outside the patches)")
-    fopts.add_argument("--plane", type=int, metavar="N", help="1-based plane of stacks (required for stacks)")
+                       help="also write the probability image: a hyperstack with the 11 levels as channels and "
+                            "the assessed planes as slices (NaN outside the patches)")
+    fopts.add_argument("--plane", type=int, metavar="N", help="assess only this plane (1-based stack index)")
+    fopts.add_argument("--channel", type=int, metavar="C",
+                       help="assess every plane of this channel only (1-based; default: every channel)")
+    fopts.add_argument("--duplicate-best", action="store_true",
+                       help="also write DIR/<name>.best_focus.tif: the sharpest plane of each frame")
+    fopts.add_argument("--current-plane", action="store_true",
+                       help="with --gui: start the dialog at 'current plane' instead of every plane of the channel")
+    fopts.add_argument("--go-to-best", action="store_true", help="with --gui: start with 'go to the best plane' on")
     fopts.add_argument("--max-value", type=float, metavar="V", help="intensity scale override, as for predict")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -93,7 +118,8 @@ def _predict(args):
 
     paths = expand_inputs(args.images)
     options = PredictOptions(n_rows=args.tiles_y, n_cols=args.tiles_x, max_value=args.max_value,
-                             model=args.model, annotate=not args.no_png)
+                             model=args.model, annotate=not args.no_png, channel=args.channel, z=args.z,
+                             t=args.t, series=args.series, axes=args.axes)
     workers = default_workers() if args.workers is None else args.workers
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
@@ -108,8 +134,11 @@ def _fiji(args):
 
     from .image_files import expand_inputs
 
-    options = FijiOptions(tiles_x=args.tiles_x, tiles_y=args.tiles_y, border=args.border, solid=args.solid,
-                          probability_image=args.probabilities, plane=args.plane, max_value=args.max_value)
+    scope = "plane" if args.current_plane else "stack" if (args.gui or args.channel) else "all"
+    options = FijiOptions(scope=scope, plane=args.plane, channel=args.channel, tiles_x=args.tiles_x,
+                          tiles_y=args.tiles_y, border=args.border, solid=args.solid,
+                          probability_image=args.probabilities, go_to_best=args.go_to_best,
+                          duplicate_best=args.duplicate_best, max_value=args.max_value)
     if args.gui:
         from fiji_bridge.menu import start_gui, wait_until_closed
 

@@ -1,6 +1,22 @@
-"""Reading microscope image files into 2-D planes; all file I/O of images lives here."""
+"""Reading microscope image files into 2-D planes; all file I/O of images lives here.
+
+Every file becomes a list of :class:`Plane`: one 2-D image each, labelled with
+its place in the file (``series``, ``channel``, ``z``, ``t``, where the file has
+those axes). TIFF planes read lazily: :class:`LazyPlane` reads only the rows
+asked for (uncompressed data straight from the file, strips and tiles decoded
+one by one), so an image of any size is assessed in bounded memory.
+
+Axes come from the file: ImageJ hyperstacks, OME-TIFF and the formats of
+:mod:`model.formats` label theirs. A plain multi-page TIFF is a stack (``z``).
+When the non-spatial axes cannot be told apart, :class:`ImageFileError` names
+the shape and the ``axes`` option that settles it.
+"""
+import contextlib
 import glob
 import logging
+import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -8,66 +24,56 @@ import numpy as np
 LOGGER = logging.getLogger(__name__)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
-IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg", ".bmp")
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = TIFF_SUFFIXES + PLAIN_SUFFIXES
+
+#: Labelled axes: letter in an axes string -> Plane attribute.
+AXES = {"S": "series", "C": "channel", "Z": "z", "T": "t"}
 
 
 class ImageFileError(ValueError):
-    """A file that cannot be read as a grayscale image; the message says why."""
+    """A file that cannot be read as grayscale planes; the message says why."""
 
 
-def read_planes(path):
-    """The grayscale planes of an image file, as a list of ``(label, 2-D array)``.
+@dataclass
+class Plane:
+    """One 2-D plane of a file and where it sits in it (None for axes the file does not have)."""
 
-    A single image gives one plane labelled 0. Stacks (z, time, channels, series
-    of equal-size pages) give one plane per 2-D image, labelled by their index.
-    RGB files whose three channels are equal (grayscale saved as RGB) are read as
-    grayscale; true colour images raise :class:`ImageFileError`.
+    index: int
+    pixels: object  # ndarray or LazyPlane
+    series: int = None
+    channel: int = None
+    z: int = None
+    t: int = None
+
+    def labels(self):
+        """``{"plane", "series", "channel", "z", "t"}`` for result tables (None where absent)."""
+        return {"plane": self.index, "series": self.series, "channel": self.channel, "z": self.z, "t": self.t}
+
+
+class LazyPlane:
+    """A 2-D plane read on demand, by rows: ``plane[r0:r1]`` reads only those rows.
+
+    ``shape`` and ``dtype`` are known without reading; ``np.asarray(plane)`` reads it all.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageFileError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ImageFileError(f"{path}: unsupported file type {suffix!r} "
-                             f"(supported: {', '.join(IMAGE_SUFFIXES)})")
-    try:
-        if suffix in TIFF_SUFFIXES:
-            data, rgb = _read_tiff(path)
-        else:
-            import imageio.v3 as iio
-            data = np.asarray(iio.imread(path))
-            rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
-    except ImageFileError:
-        raise
-    except Exception as exc:
-        raise ImageFileError(f"{path}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
-    if rgb:
-        data = _gray_from_rgb(path, data)
-    if data.ndim < 2 or min(data.shape[-2:]) == 0:
-        raise ImageFileError(f"{path}: holds no 2-D image (shape {data.shape})")
-    planes = data.reshape((-1,) + data.shape[-2:])
-    return list(enumerate(planes))
 
+    def __init__(self, shape, dtype, read_rows):
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), 2
+        self._read_rows = read_rows
 
-def _read_tiff(path):
-    import tifffile
+    def __getitem__(self, key):
+        rows, cols = (key, slice(None)) if not isinstance(key, tuple) else (key + (slice(None),))[:2]
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            return np.asarray(self)[key]
+        start, stop, _ = rows.indices(self.shape[0])
+        return self._read_rows(start, max(start, stop))[:, cols]
 
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        data = series.asarray()
-        rgb = "S" in series.axes
-        if rgb and series.axes.index("S") != len(series.axes) - 1:
-            data = np.moveaxis(data, series.axes.index("S"), -1)
-    return np.asarray(data), rgb
+    def __array__(self, dtype=None, copy=None):
+        data = self._read_rows(0, self.shape[0])
+        return data if dtype is None else data.astype(dtype)
 
-
-def _gray_from_rgb(path, data):
-    colour = data[..., :3]
-    if (colour == colour[..., :1]).all():
-        LOGGER.info("%s: RGB file with equal channels, read as grayscale", path)
-        return colour[..., 0]
-    raise ImageFileError(f"{path}: is a colour (RGB) image; the model needs one grayscale "
-                         "channel: save the channel to assess as a grayscale image")
+    def __len__(self):
+        return self.shape[0]
 
 
 def expand_inputs(inputs):
@@ -75,15 +81,19 @@ def expand_inputs(inputs):
 
     Order is kept; duplicates are dropped; a name matching nothing is returned
     as is so that the caller reports it as a failed input rather than skipping it.
+    OME-Zarr folders (``*.zarr``) count as files.
     """
+    from .formats import FORMAT_SUFFIXES
+
+    suffixes = IMAGE_SUFFIXES + FORMAT_SUFFIXES
     found = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        if path.is_dir() and path.suffix.lower() not in FORMAT_SUFFIXES:
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes))
         elif any(ch in str(item) for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(str(item)))
-            found.extend(p for p in matches if p.is_file())
+            found.extend(p for p in matches if p.is_file() or p.suffix.lower() in FORMAT_SUFFIXES)
             if not matches:
                 found.append(path)
         else:
@@ -94,3 +104,195 @@ def expand_inputs(inputs):
             seen.add(p)
             unique.append(p)
     return unique
+
+
+@contextlib.contextmanager
+def open_planes(path, *, channel=None, z=None, t=None, series=None, axes=None):
+    """The grayscale planes of a file, lazily read while the context is open.
+
+    Parameters
+    ----------
+    path : str or Path
+    channel, z, t, series : int, optional
+        Keep only this index (0-based) of that axis; ignored for files without it.
+    axes : str, optional
+        The file's axes, e.g. ``"CZYX"``, for files that do not label theirs
+        (letters C, Z, T, S for series, then YX; Q or I for "a stack").
+
+    Raises
+    ------
+    ImageFileError
+        Unreadable, colour, unlabelled-and-ambiguous or empty files, or a selection
+        outside the file.
+    """
+    from .formats import FORMAT_SUFFIXES, open_format
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise ImageFileError(f"{path}: no such file")
+    if suffix not in IMAGE_SUFFIXES + FORMAT_SUFFIXES:
+        raise ImageFileError(f"{path}: unsupported file type {suffix!r} "
+                             f"(supported: {', '.join(IMAGE_SUFFIXES + FORMAT_SUFFIXES)})")
+    selection = {"channel": channel, "z": z, "t": t, "series": series}
+    with contextlib.ExitStack() as stack:
+        try:
+            if suffix in TIFF_SUFFIXES:
+                source = stack.enter_context(_tiff_source(path))
+            elif suffix in FORMAT_SUFFIXES:
+                source = stack.enter_context(open_format(path))
+            else:
+                source = _plain_source(path)
+            planes = list(source.planes(path, axes, selection))
+        except ImageFileError:
+            raise
+        except Exception as exc:
+            raise ImageFileError(f"{path}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
+        if not planes:
+            raise ImageFileError(f"{path}: no plane matches the selection "
+                                 f"{', '.join(f'{k}={v}' for k, v in selection.items() if v is not None)}")
+        yield planes
+
+
+def read_planes(path, **selection):
+    """The planes of a file read into memory, as a list of ``(index, 2-D ndarray)``."""
+    with open_planes(path, **selection) as planes:
+        return [(p.index, np.asarray(p.pixels)) for p in planes]
+
+
+class PlaneSource:
+    """A file's planes: ``axes`` (e.g. ``"TZCYX"``), ``shape``, and ``plane(position)`` -> 2-D array or LazyPlane."""
+
+    def __init__(self, axes, shape, plane):
+        self.axes, self.shape, self._plane = axes, tuple(shape), plane
+
+    def planes(self, path, axes_override, selection):
+        axes = _checked_axes(path, axes_override or self.axes, self.shape)
+        stack_axes = axes[:-2]
+        for index, position in enumerate(np.ndindex(*self.shape[:-2])):
+            labels = {AXES[a]: int(i) for a, i in zip(stack_axes, position) if a in AXES}
+            if any(selection[k] is not None and k in labels and labels[k] != selection[k] for k in selection):
+                continue
+            yield Plane(index, self._plane(position), **labels)
+        for key, value in selection.items():
+            letter = next(a for a, name in AXES.items() if name == key)
+            if value is not None and letter in stack_axes and not 0 <= value < self.shape[axes.index(letter)]:
+                raise ImageFileError(f"{path}: {key} {value} is outside 0..{self.shape[axes.index(letter)] - 1}")
+
+
+def _checked_axes(path, axes, shape):
+    """``axes`` with a lone unlabelled stack axis read as z; an error for anything it cannot tell apart."""
+    axes = axes.upper()
+    known = [a for a in axes if a in AXES or a in "YX"]
+    if len(axes) != len(shape) or not axes.endswith("YX") or len(set(known)) != len(known):
+        raise ImageFileError(f"{path}: axes {axes!r} do not fit its shape {tuple(shape)} "
+                             "(one letter per axis, ending in YX, each letter once)")
+    unknown = [a for a in axes[:-2] if a not in AXES]
+    if not unknown:
+        return axes
+    if len(unknown) == 1 and "Z" not in axes:
+        return axes.replace(unknown[0], "Z")  # a plain stack: planes of a focal series or a time series
+    labelled = ", ".join(f"{a}={n}" for a, n in zip(axes, shape))
+    raise ImageFileError(
+        f"{path}: cannot tell its axes apart (shape {tuple(shape)}, axes {labelled}; "
+        f"{len(unknown)} unlabelled). Save it as an ImageJ hyperstack or OME-TIFF, or give the axes, "
+        f"e.g. --axes {_example_axes(len(shape))} (C channel, Z focus, T time, S series)")
+
+
+def _example_axes(ndim):
+    return {3: "ZYX", 4: "CZYX", 5: "TCZYX"}.get(ndim, "TCZYX")
+
+
+# --- TIFF -----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _tiff_source(path):
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, series.shape
+        if "S" in axes:
+            yield _tiff_samples_source(tif, series)
+            return
+        yield PlaneSource(axes, shape, lambda position: _lazy_tiff_plane(
+            tif, series.pages[int(np.ravel_multi_index(position, shape[:-2])) if position else 0]))
+
+
+def _tiff_samples_source(tif, series):
+    """Series with a samples (S) axis: interleaved 8-bit colour, or a stack tifffile saved as planar RGB."""
+    axes, data = series.axes, series.asarray()
+    planar = axes.index("S") < len(axes) - 2
+    if planar and data.dtype != np.uint8:
+        # 16-bit or float "RGB" is a grayscale stack written without photometric='minisblack'.
+        return PlaneSource(axes.replace("S", "Q"), data.shape, lambda position: data[position])
+    if planar:
+        data = np.moveaxis(data, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    return PlaneSource(axes[:-1], data.shape[:-1], lambda position: _gray_from_rgb(tif.filehandle.path,
+                                                                                 data[position]))
+
+
+def _lazy_tiff_plane(tif, page):
+    key = page.keyframe
+    if key.samplesperpixel != 1 or len(key.shape) != 2:
+        raise ImageFileError(f"{tif.filehandle.path}: pages of shape {key.shape} are not grayscale planes")
+    rows, cols = key.shape
+    dtype = np.dtype(tif.byteorder + key.dtype.char)
+    if key.compression == 1 and page.is_contiguous:
+        offset = page.dataoffsets[0]
+        row_bytes = cols * dtype.itemsize
+
+        def read_rows(r0, r1):
+            data = os.pread(tif.filehandle.fileno(), (r1 - r0) * row_bytes, offset + r0 * row_bytes)
+            return np.frombuffer(data, dtype).reshape(r1 - r0, cols).astype(dtype.newbyteorder("="), copy=False)
+        return LazyPlane((rows, cols), dtype.newbyteorder("="), read_rows)
+    if len(page.dataoffsets) == 1:  # one compressed block: decoded once, on first use
+        cache = []
+
+        def read_rows(r0, r1):
+            if not cache:
+                cache.append(page.asarray())
+            return cache[0][r0:r1]
+        return LazyPlane((rows, cols), key.dtype, read_rows)
+    return LazyPlane((rows, cols), key.dtype, lambda r0, r1: _decode_rows(tif, page, r0, r1))
+
+
+def _decode_rows(tif, page, r0, r1):
+    """Rows ``r0:r1`` of a page stored in strips or tiles, decoding only the segments they cross."""
+    key = page.keyframe
+    chunk_rows, chunk_cols = key.chunks[-2:] if len(key.chunks) >= 2 else (key.chunks[0], key.shape[1])
+    across = key.chunked[-1] if len(key.chunked) >= 2 else 1
+    out = np.zeros((r1 - r0, key.shape[1]), key.dtype)
+    handle = tif.filehandle
+    for chunk_row in range(r0 // chunk_rows, math.ceil(r1 / chunk_rows)):
+        for chunk_col in range(across):
+            index = chunk_row * across + chunk_col
+            handle.seek(page.dataoffsets[index])
+            data = handle.read(page.databytecounts[index])
+            segment, (_, _, top, left, _), _ = key.decode(data, index, jpegtables=key.jpegtables)
+            segment = segment[0, :, :, 0]
+            lo, hi = max(r0, top), min(r1, top + segment.shape[0], key.shape[0])
+            width = min(segment.shape[1], key.shape[1] - left)
+            out[lo - r0:hi - r0, left:left + width] = segment[lo - top:hi - top, :width]
+    return out
+
+
+# --- PNG, JPEG, BMP ---------------------------------------------------------------------------
+
+def _plain_source(path):
+    import imageio.v3 as iio
+
+    data = np.asarray(iio.imread(path))
+    if data.ndim == 3 and data.shape[-1] in (3, 4):
+        data = _gray_from_rgb(path, data)
+    return PlaneSource("QYX"[-data.ndim:], data.shape, lambda position: data[position])
+
+
+def _gray_from_rgb(path, data):
+    colour = data[..., :3]
+    if (colour == colour[..., :1]).all():
+        LOGGER.info("%s: RGB file with equal channels, read as grayscale", path)
+        return colour[..., 0]
+    raise ImageFileError(f"{path}: is a colour (RGB) image; the model needs one grayscale "
+                         "channel: save the channel to assess as a grayscale image")

@@ -103,16 +103,14 @@ class FocusResult:
         row.update({f"probability_{k}": float(p) for k, p in enumerate(self.probabilities)})
         return row
 
-    def patch_table(self):
-        """One dict per patch: position, level (NaN if empty), certainty, ``empty`` and the 11 probabilities."""
-        rows = []
+    def patch_rows(self):
+        """One dict per patch, generated: position, level (NaN if empty), certainty, ``empty``, 11 probabilities."""
         for i, ((r, c), p, empty) in enumerate(zip(self.patch_origins, self.patch_probabilities, self.patch_empty)):
             row = {"patch": i, "row": int(r), "col": int(c), "size": PATCH_SIZE,
                    "level": float("nan") if empty else int(p.argmax()),
                    "certainty": float(self.patch_certainties[i]), "empty": bool(empty)}
             row.update({f"probability_{k}": float(v) for k, v in enumerate(p)})
-            rows.append(row)
-        return rows
+            yield row
 
 
 def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batch_size=BATCH_PATCHES):
@@ -188,4 +186,22 @@ def best_plane(results):
     return min(judged, key=lambda i: (round(results[i].expected_level, 6), -results[i].certainties["aggregate"]))
 
 
-__all__ = ["FocusResult", "predict", "predict_planes", "best_plane"]
+def best_in_series(keys, results):
+    """For planes of several focal series: True for the sharpest of each series, False for the others.
+
+    ``keys[i]`` names the series of ``results[i]`` (e.g. its channel and time point). A
+    series of one plane has no sharpest plane: None.
+    """
+    series = {}
+    for i, key in enumerate(keys):
+        series.setdefault(key, []).append(i)
+    marks = [None] * len(results)
+    for members in series.values():
+        if len(members) > 1:
+            best = best_plane([results[i] for i in members])
+            for j, i in enumerate(members):
+                marks[i] = j == best
+    return marks
+
+
+__all__ = ["FocusResult", "predict", "predict_planes", "best_plane", "best_in_series"]

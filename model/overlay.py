@@ -4,11 +4,15 @@ The colours come from :func:`level_color` only, so the CLI's PNGs, the
 CellProfiler display and the Fiji overlay all look the same.
 """
 import colorsys
+import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .constants import NUM_LEVELS, PATCH_SIZE
+
+#: Annotated pictures are at most this many pixels on a side; larger images are drawn reduced.
+MAX_PICTURE_SIDE = 4096
 
 #: Hue of level 10 (level 0 is red, 0.0): the spectrum runs red, yellow, green, cyan, blue.
 #: Stopping at blue keeps the last level from wrapping back towards red (as the Fiji plugin does).
@@ -53,32 +57,52 @@ def _font(size):
         return ImageFont.load_default()
 
 
-def annotate(image, result, *, width=None):
+def annotate(image, result, *, width=None, max_side=MAX_PICTURE_SIDE):
     """An RGB picture of ``image`` with ``result``'s patch borders and a legend below.
 
     Parameters
     ----------
     image : (M, N) array_like
-        The image that was assessed (any intensity scale).
+        The image that was assessed (any intensity scale); a lazily read plane
+        is read band by band.
     result : FocusResult
     width : int, optional
-        Border width in pixels; default grows with the image size.
+        Border width in pixels; default grows with the picture size.
+    max_side : int
+        Images larger than this are drawn reduced by a whole factor (block means),
+        so the picture of a slide-scanner tile stays a few megabytes.
 
     Returns
     -------
-    (M + legend, N, 3) ndarray of uint8
+    (M' + legend, N', 3) ndarray of uint8, with M' = M, N' = N unless reduced.
     """
-    gray = display_gray(image)
+    factor = max(1, math.ceil(max(result.image_shape) / max_side))
+    gray = display_gray(reduced(image, factor))
     rgb = np.repeat(gray[..., None], 3, axis=2)
     w = border_width(gray.shape) if width is None else int(width)
     for (r, c), level, cert in zip(result.patch_origins, result.patch_levels, result.patch_certainties):
         colour = (255 * level_color(level, cert)).astype(np.uint8)
-        s = PATCH_SIZE
-        rgb[r:r + w, c:c + s] = colour
-        rgb[r + s - w:r + s, c:c + s] = colour
-        rgb[r:r + s, c:c + w] = colour
-        rgb[r:r + s, c + s - w:c + s] = colour
+        top, left = round(r / factor), round(c / factor)
+        bottom, right = round((r + PATCH_SIZE) / factor), round((c + PATCH_SIZE) / factor)
+        rgb[top:top + w, left:right] = colour
+        rgb[bottom - w:bottom, left:right] = colour
+        rgb[top:bottom, left:left + w] = colour
+        rgb[top:bottom, right - w:right] = colour
     return np.concatenate([rgb, legend(result, gray.shape[1])], axis=0)
+
+
+def reduced(image, factor, band_rows=1024):
+    """``image`` shrunk by a whole ``factor`` (block means), read ``band_rows`` rows at a time."""
+    if factor == 1:
+        return np.asarray(image)
+    rows, cols = (n // factor for n in image.shape)
+    out = np.empty((rows, cols), dtype=np.float32)
+    step = max(1, band_rows // factor) * factor
+    for top in range(0, rows * factor, step):
+        band = np.asarray(image[top:min(top + step, rows * factor)], dtype=np.float32)[:, :cols * factor]
+        out[top // factor:top // factor + len(band) // factor] = band.reshape(
+            -1, factor, cols, factor).mean(axis=(1, 3))
+    return out
 
 
 def legend(result, width):

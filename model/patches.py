@@ -17,8 +17,9 @@ empty background should. A patch has nothing to judge when, on the model scale,
   ``2 x`` the noise estimated from neighbouring pixel differences): a constant
   level, or camera noise over an empty background with no structure to blur.
 
-The threshold was set on real images: it marks about two thirds of the patches
-far from any cell and none of those showing cells, at every defocus level.
+The threshold was set on real images (17 nuclear and 12 other-stain fields,
+levels 0, 5 and 10): it marks about two thirds of the patches far from any
+cell and none of those where cells cover a third or more of the patch.
 """
 import numpy as np
 
@@ -37,6 +38,9 @@ NOISE_FLOOR_FACTOR = 2.0
 
 #: For white noise of standard deviation s, the mean |difference| of neighbours is 2 s / sqrt(pi).
 _NOISE_PER_MEAN_ABS_DIFF = np.sqrt(np.pi) / 2
+
+#: Spread a constant patch shows from float32 rounding alone (0.007 counts on the 16-bit scale).
+_ROUNDING = 1e-7
 
 
 def patch_batches(image, origins, *, max_value=None, batch_size=BATCH_PATCHES):
@@ -102,12 +106,14 @@ def nothing_to_judge(patches):
     >>> nothing_to_judge(np.stack([flat, noise, cell])).tolist()
     [True, True, False]
     """
-    # Every other row is enough to measure spread and noise, at half the cost.
-    sample = np.asarray(patches)[:, ::2, :]
-    unclipped = ((sample > 0) & (sample < 1)).mean(axis=(1, 2))
-    spread = sample.std(axis=(1, 2))
+    # Every third row (28 x 84 pixels) measures spread, noise and clipping well, at a third of the cost.
+    sample = np.ascontiguousarray(np.asarray(patches, dtype=np.float32)[:, ::3, :])
+    count = sample.shape[1] * sample.shape[2]
+    unclipped = np.count_nonzero((sample > 0) & (sample < 1), axis=(1, 2)) / count
+    centred = sample - sample.mean(axis=(1, 2), keepdims=True)
+    spread = np.sqrt(np.einsum("ijk,ijk->i", centred, centred) / count)
     noise = np.abs(np.diff(sample, axis=2)).mean(axis=(1, 2)) * _NOISE_PER_MEAN_ABS_DIFF
-    return (unclipped < MIN_UNCLIPPED_FRACTION) | (spread <= NOISE_FLOOR_FACTOR * noise)
+    return (unclipped < MIN_UNCLIPPED_FRACTION) | (spread <= NOISE_FLOOR_FACTOR * noise + _ROUNDING)
 
 
 #: The distribution of a patch with nothing to judge: every level equally likely (certainty 0).

@@ -61,3 +61,16 @@ def require_host(module_name, what):
         if os.environ.get("FOCUS_QUALITY_REQUIRE_HOSTS") == "1":
             pytest.fail(message)
         pytest.skip(message, allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def imagej():
+    """ImageJ1, headless, in this process (Java starts once per process)."""
+    from fiji_bridge import ImageJUnavailable, start_imagej
+
+    try:
+        return start_imagej()
+    except ImageJUnavailable as exc:
+        if os.environ.get("FOCUS_QUALITY_REQUIRE_HOSTS") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))

@@ -64,7 +64,8 @@ def session(tmp_path_factory):
         folder.mkdir()
     for sample in (IN_FOCUS, OUT_OF_FOCUS):
         shutil.copy(sample, images)
-    artifacts = Path(os.environ.get("FOCUS_QUALITY_ARTIFACTS", base / "artifacts")) / f"cellprofiler{cellprofiler_major()}"
+    artifacts = (Path(os.environ.get("FOCUS_QUALITY_ARTIFACTS", base / "artifacts")).resolve()
+                 / f"cellprofiler{cellprofiler_major()}")
     artifacts.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(SESSION), "--pipeline", str(pipeline_for_this_version(base)),
                "--plugins", str(PLUGINS), "--output", str(output), "--screenshots", str(artifacts),

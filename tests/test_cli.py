@@ -12,7 +12,7 @@ from PIL import Image
 
 from model import predict
 from model.batch import PATCH_COLUMNS, RESULT_COLUMNS
-from model.training.simulator import defocus
+from model.training.simulator import apply_sensor, clean_signal, counts_of, defocus
 
 from .conftest import IN_FOCUS, OUT_OF_FOCUS, SAMPLES
 
@@ -90,6 +90,42 @@ def test_stack_planes_and_best_plane(predicted):
     assert [r["plane"] for r in rows] == ["0", "1", "2"]
     assert [r["best_plane"] for r in rows] == ["False", "True", "False"]
     assert all(Path(r["annotated"]).is_file() for r in rows)
+
+
+def test_hyperstack_rows_carry_channel_and_z_and_one_best_plane_per_channel(tmp_path, in_focus_image):
+    signal, black = clean_signal(counts_of(in_focus_image))
+    rng = np.random.default_rng(0)
+    planes = [apply_sensor(defocus(signal, level), rng, offset=black, read_noise=3).astype(np.uint16)
+              for level in (6, 0, 3)]
+    zcyx = np.stack([[plane, plane[:, ::-1]] for plane in planes])
+    tifffile.imwrite(tmp_path / "hyper.tif", zcyx, imagej=True, metadata={"axes": "ZCYX"})
+    proc = run_cli("predict", tmp_path / "hyper.tif", "-o", tmp_path / "out", "--no-png", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = read_rows(tmp_path / "out" / "results.csv")
+    assert [(r["plane"], r["channel"], r["z"], r["t"]) for r in rows] == [
+        (str(2 * z + c), str(c), str(z), "") for z in range(3) for c in range(2)]
+    assert [(r["channel"], r["z"]) for r in rows if r["best_plane"] == "True"] == [("0", "1"), ("1", "1")]
+    patches = read_rows(tmp_path / "out" / "patches.csv")
+    assert {(p["channel"], p["z"]) for p in patches} == {(str(c), str(z)) for z in range(3) for c in range(2)}
+    one = run_cli("predict", tmp_path / "hyper.tif", "-o", tmp_path / "one", "--no-png", "--channel", "1", "--z", "0")
+    assert one.returncode == 0, one.stderr
+    assert [(r["channel"], r["z"]) for r in read_rows(tmp_path / "one" / "results.csv")] == [("1", "0")]
+
+
+def test_unlabelled_axes_fail_the_file_with_the_option_to_use(tmp_path):
+    tifffile.imwrite(tmp_path / "u.tif", np.zeros((2, 3, 100, 100), np.uint16), photometric="minisblack")
+    proc = run_cli("predict", tmp_path / "u.tif", "-o", tmp_path / "out", "--no-png")
+    assert proc.returncode == 1 and "--axes" in read_rows(tmp_path / "out" / "results.csv")[0]["error"]
+    proc = run_cli("predict", tmp_path / "u.tif", "-o", tmp_path / "ok", "--no-png", "--axes", "CZYX")
+    assert proc.returncode == 0 and len(read_rows(tmp_path / "ok" / "results.csv")) == 6
+
+
+def test_the_terminal_shows_no_tensorflow_banners(tmp_path):
+    proc = run_cli("predict", IN_FOCUS, OUT_OF_FOCUS, "-o", tmp_path, "--no-png", "--workers", "2", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(word in proc.stderr for word in ("oneDNN", "cpu_feature_guard", "absl", "tensorflow"))
+    verbose = run_cli("-v", "predict", IN_FOCUS, "-o", tmp_path / "v", "--no-png", "--workers", "1")
+    assert "oneDNN" in verbose.stderr  # still there for whoever asks
 
 
 def test_patches_csv(predicted):

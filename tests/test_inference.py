@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from model import ImageError, best_plane, load_model, predict, predict_planes
+from model import ImageError, best_plane, predict, predict_planes
 from model.constants import PATCH_SIZE
 from model.training.simulator import defocus
 from model.tiling import tile_grid
@@ -30,7 +30,7 @@ def test_result_fields(shipped_model, in_focus_image):
     assert all(0 <= v <= 1 for v in r.certainties.values())
     summary = r.summary()
     assert summary["patch_count"] == 48 and summary["probability_10"] == pytest.approx(r.probabilities[10])
-    assert len(r.patch_table()) == 48
+    assert len(list(r.patch_rows())) == 48
 
 
 def test_patches_go_to_the_model_in_batches(shipped_model, in_focus_image):
@@ -93,3 +93,15 @@ def test_best_plane_of_a_stack(shipped_model, in_focus_image):
 def test_predict_planes_needs_3d():
     with pytest.raises(ImageError, match="3-D"):
         predict_planes(np.zeros((100, 100)))
+
+
+@pytest.mark.parametrize("name", ["in focus", "out of focus", "2048x2048"])
+def test_batches_of_any_size_give_the_same_numbers(shipped_model, in_focus_image, out_of_focus_image, name):
+    image = {"in focus": in_focus_image, "out of focus": out_of_focus_image,
+             "2048x2048": np.tile(in_focus_image, (4, 3))[:2048, :2048]}[name]
+    whole = predict(image, batch_size=10 ** 6)  # every patch in one call
+    for batch_size in (1, 37, 256):
+        result = predict(image, batch_size=batch_size)
+        np.testing.assert_allclose(result.patch_probabilities, whole.patch_probabilities, atol=1e-5)  # float32
+        np.testing.assert_array_equal(result.patch_empty, whole.patch_empty)
+        assert result.predicted_level == whole.predicted_level

@@ -72,7 +72,7 @@ def test_a_zero_filled_image_has_nothing_to_judge(shipped_model):
     assert not result.judged and np.isnan(result.predicted_level) and np.isnan(result.expected_level)
     assert not result.in_focus
     assert np.all(result.patch_certainties == 0) and result.certainties["aggregate"] == 0
-    assert all(np.isnan(row["level"]) and row["empty"] for row in result.patch_table())
+    assert all(np.isnan(row["level"]) and row["empty"] for row in result.patch_rows())
 
 
 def test_empty_patches_drop_out_of_the_whole_image_result(shipped_model, in_focus_image):

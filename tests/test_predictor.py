@@ -49,3 +49,22 @@ def test_any_contract_model_works(untrained_model_dir, in_focus_image):
     result = predict(in_focus_image, model=untrained_model_dir)
     assert result.patch_probabilities.shape == (48, 11)
     np.testing.assert_allclose(result.patch_probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_the_original_contract_alone_gives_the_same_numbers(tmp_path, in_focus_image):
+    """A model with only `serving_default` (mosaics, as the original export) is fed mosaics: same result."""
+    import keras
+    import tensorflow as tf
+
+    from model.training.architectures import build
+    from model.training.export import _Serving, export_saved_model
+
+    keras.utils.set_random_seed(3)
+    net = build("fast")
+    both = export_saved_model(net, tmp_path / "both")
+    module = _Serving(net)
+    tf.saved_model.save(module, str(tmp_path / "original"), signatures={"serving_default": module.serve})
+    fast, original = load_model(both), load_model(tmp_path / "original")
+    assert fast._patch_fn is not None and original._patch_fn is None
+    np.testing.assert_allclose(predict(in_focus_image, model=original).patch_probabilities,
+                               predict(in_focus_image, model=fast).patch_probabilities, atol=1e-6)

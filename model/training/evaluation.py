@@ -32,6 +32,11 @@ READ_NOISE = 3.0
 #: Width fraction zero-filled in the margin check (stitched / registered images).
 MARGIN_FRACTION = 0.4
 
+#: Sources brighter than this at their peak (99.9th percentile) are dimmed to it, so that the
+#: sweep's largest gain stays within the 16-bit range, as it must on a real camera: an 8-bit
+#: source already spans the full scale, and 5 times that would be a white, saturated field.
+MAX_SOURCE_PEAK = 0.8 * 65535 / max(GAINS)
+
 
 @dataclass
 class Case:
@@ -60,6 +65,9 @@ class SyntheticSet:
         for i, path in enumerate(paths):
             plane = read_planes(path)[0][1][split_rows(path, "test")]
             signal, base = clean_signal(counts_of(plane))
+            peak = float(np.percentile(signal, 99.9))
+            if peak > MAX_SOURCE_PEAK:
+                signal *= np.float32(MAX_SOURCE_PEAK / peak)
             self.paths.append(Path(path))
             self.bases.append(base)
             self.blurred.append(simulate(signal, kind_of(path), variant, level_planes(), seed=seed + i))

@@ -7,8 +7,13 @@ focal planes across its 2 µm band (level ``L`` is any plane within ``2L ± 1`` 
 of best focus, as the 2 µm steps of a real focal stack and the tolerance of an
 autofocus give). Patches are then cropped anywhere (so many show only
 background), given a random camera, and augmented with flips, 8-bit
-quantisation and zero-filled margins. Sources keep their own pixel size: a
-level is an amount of blur in pixels.
+quantisation and zero-filled margins.
+
+Levels are amounts of blur in pixels at the reference optics (20x, 0.65 µm per
+pixel), so sources imaged at a clearly higher magnification (nuclei wider than
+33 px; 20x nuclei measure 19-31 px) are shrunk until their nuclei measure 26 px.
+For stains other than DNA the nuclei are measured in the DNA channel of the
+same field.
 """
 import hashlib
 import logging
@@ -18,12 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
+from skimage import filters, measure, transform
+
 from ..constants import FULL_SCALE_COUNTS, NUM_LEVELS, PATCH_SIZE
 from ..image_files import expand_inputs, read_planes
 from .simulator import (LEVEL_STEP, THICKNESS, apply_sensor, clean_signal, counts_of, image_planes,
                         thick_sample)
 
 LOGGER = logging.getLogger(__name__)
+
+#: Nuclei wider than this (px) mark a source imaged at a higher magnification than 20x ...
+HIGH_MAGNIFICATION_NUCLEUS = 33.0
+#: ... which is shrunk until its nuclei measure this: the middle of 20x widefield sources.
+REFERENCE_NUCLEUS_DIAMETER = 26.0
+
+#: DNA channel of the same field, for sources of other stains: (name suffix, replacement).
+DNA_COMPANIONS = (("_F.TIF", "_D.TIF"), ("_R.TIF", "_D.TIF"), ("d1.tif", "d0.tif"), ("d2.tif", "d0.tif"),
+                  ("hrh2ax2.tif", "hrhoe2.tif"))
 
 #: Robust peak (99.9th percentile above background) each source is brought to
 #: before the brightness augmentation; cells in 16-bit 20x images sit at ~1000-10000 counts.
@@ -133,9 +149,34 @@ def split_rows(path, part):
     return slice(None, cut) if part == "train" else slice(cut, None)
 
 
-def reference_signal(plane):
-    """An in-focus plane as clean, background-free counts at the reference brightness."""
-    signal, _ = clean_signal(counts_of(plane))
+def nucleus_diameter(image):
+    """Median equivalent diameter (px) of Otsu-segmented objects, or NaN if none."""
+    smooth = filters.gaussian(np.asarray(image, dtype=np.float64), 1.5)
+    labels = measure.label(smooth > filters.threshold_otsu(smooth))
+    areas = np.bincount(labels.ravel())[1:]
+    areas = areas[areas >= 30]
+    return float(np.median(2 * np.sqrt(areas / np.pi))) if len(areas) else float("nan")
+
+
+def reference_scale(path):
+    """Zoom factor bringing a source to the reference optics: < 1 for high-magnification sources, else 1."""
+    path = Path(path)
+    dna = path
+    for suffix, replacement in DNA_COMPANIONS:
+        if path.name.endswith(suffix) and (path.parent / path.name.replace(suffix, replacement)).is_file():
+            dna = path.parent / path.name.replace(suffix, replacement)
+    if kind_of(dna).objects != "nuclear":
+        return 1.0
+    diameter = nucleus_diameter(counts_of(read_planes(dna)[0][1]))
+    return REFERENCE_NUCLEUS_DIAMETER / diameter if diameter > HIGH_MAGNIFICATION_NUCLEUS else 1.0
+
+
+def reference_signal(plane, scale=1.0):
+    """An in-focus plane as clean, background-free counts at the reference optics and brightness."""
+    plane = counts_of(plane)
+    if scale != 1:
+        plane = transform.rescale(plane, scale, anti_aliasing=True, preserve_range=True)
+    signal, _ = clean_signal(plane)
     peak = np.percentile(signal, 99.9)
     return (signal * (REFERENCE_PEAK_COUNTS / peak if peak > 0 else 1.0)).astype(np.float32)
 
@@ -175,7 +216,7 @@ VARIANTS = ("thin", "thick")
 
 
 #: Changes whenever what :func:`_prepare` makes changes, so cached sources are not reused.
-PREPARATION_VERSION = "2"
+PREPARATION_VERSION = "3"
 
 
 def _prepare(job):
@@ -187,7 +228,7 @@ def _prepare(job):
             with np.load(cached) as saved:
                 return {variant: saved[variant] for variant in VARIANTS}
     _, plane = read_planes(path)[0]
-    signal = reference_signal(plane[split_rows(path, part)])
+    signal = reference_signal(plane[split_rows(path, part)], reference_scale(path))
     kind, planes = kind_of(path), level_planes(offsets=LEVEL_BAND_OFFSETS)
     shape = (NUM_LEVELS, len(LEVEL_BAND_OFFSETS)) + signal.shape
     stacks = {variant: simulate(signal, kind, variant, planes, seed=seed).astype(np.float16).reshape(shape)

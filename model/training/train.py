@@ -49,9 +49,12 @@ def train(inputs, output, *, architecture="fast", steps=20000, batch_size=64,
     (log-uniform 0.2-5) and offset (log-uniform 1-1000 counts) and Poisson noise;
     the loss is the ranked probability score, the optimiser Adam with cosine decay.
     """
-    import keras
-    import tensorflow as tf
     from tqdm import tqdm
+
+    from ..predictor import import_tensorflow
+
+    tf = import_tensorflow()  # first, so that its start-up banners stay off the terminal
+    import keras
 
     from .architectures import build
     from .export import export_saved_model
