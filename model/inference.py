@@ -6,7 +6,7 @@ import numpy as np
 
 from . import metrics
 from .constants import PATCH_SIZE
-from .patches import BATCH_PATCHES, UNIFORM, nothing_to_judge, patch_batches
+from .patches import BATCH_PATCHES, UNIFORM, content_region, nothing_to_judge, patch_batches
 from .predictor import load_model
 from .scaling import ImageError, check_plane
 from .tiling import tile_grid
@@ -124,7 +124,9 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batc
         map or :class:`model.image_files.LazyPlane` is never loaded whole.
     n_rows, n_cols : int, optional
         Number of patch rows / columns; default covers the image, the leftover
-        pixels split evenly into the margins. Fewer patches are faster.
+        pixels split evenly into the margins. Fewer patches are faster. Patches
+        are laid over the image without its zero-filled margins
+        (:func:`model.patches.content_region`).
     max_value : float, optional
         Override the intensity scale (see :func:`model.scaling.to_model_scale`).
     model : FocusModel or path, optional
@@ -145,7 +147,7 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batc
     """
     image = check_plane(image)
     try:
-        origins, grid = tile_grid(image.shape, n_rows, n_cols)
+        origins, grid = tile_grid(image.shape, n_rows, n_cols, region=content_region(image))
     except ValueError as exc:
         raise ImageError(str(exc)) from None
     if not hasattr(model, "predict_patches"):

@@ -5,6 +5,13 @@ so an image that reads lazily (a memory map, a tiled TIFF) is never loaded
 whole, and hands the patches on in fixed-size batches: memory stays flat
 however large the image.
 
+Zero-filled margins
+-------------------
+Registration and stitching fill what lies outside the field with zeros, in whole
+rows and columns along the image's edges. :func:`content_region` finds them, and
+the patches are laid over the rest of the image: a patch half in the margin would
+show a sharp edge that is not the sample's.
+
 Nothing to judge
 ----------------
 A patch with no usable signal gets a uniform distribution, hence certainty 0,
@@ -41,6 +48,44 @@ _NOISE_PER_MEAN_ABS_DIFF = np.sqrt(np.pi) / 2
 
 #: Spread a constant patch shows from float32 rounding alone (0.007 counts on the 16-bit scale).
 _ROUNDING = 1e-7
+
+
+def content_region(image, sample_rows=64):
+    """``(top, bottom, left, right)`` of ``image`` without its zero-filled margins (whole zero rows / columns).
+
+    Rows are read from each end until one holds a non-zero pixel; columns are
+    judged on up to ``sample_rows`` rows spread over the rest, so a lazily read
+    image is not read whole. An image with no such margins (or nothing else)
+    gives its full extent.
+
+    Examples
+    --------
+    >>> image = np.zeros((300, 400), np.uint16)
+    >>> image[:, 150:] = 7
+    >>> content_region(image)
+    (0, 300, 150, 400)
+    """
+    rows, cols = image.shape
+
+    def first_nonzero_row(order):
+        for start in range(0, rows, PATCH_SIZE):
+            stop = min(rows, start + PATCH_SIZE)
+            band = np.asarray(image[start:stop] if order > 0 else image[rows - stop:rows - start])
+            hits = np.flatnonzero(band.any(axis=1))
+            if len(hits):
+                return start + (hits[0] if order > 0 else len(band) - 1 - hits[-1])
+        return None
+
+    top = first_nonzero_row(1)
+    if top is None:
+        return 0, rows, 0, cols
+    bottom = rows - first_nonzero_row(-1)
+    sampled = np.unique(np.linspace(top, bottom - 1, min(sample_rows, bottom - top)).astype(int))
+    columns = np.flatnonzero(np.any([np.asarray(image[r:r + 1])[0] != 0 for r in sampled], axis=0))
+    left, right = int(columns[0]), int(columns[-1]) + 1
+    if bottom - top < PATCH_SIZE or right - left < PATCH_SIZE:
+        return 0, rows, 0, cols
+    return int(top), int(bottom), left, right
 
 
 def patch_batches(image, origins, *, max_value=None, batch_size=BATCH_PATCHES):

@@ -33,7 +33,7 @@ def tile_offsets(length, count, patch_size=PATCH_SIZE):
     return i * patch_size + ((i + 1) * space) // (count + 1)
 
 
-def tile_grid(shape, n_rows=None, n_cols=None, patch_size=PATCH_SIZE):
+def tile_grid(shape, n_rows=None, n_cols=None, patch_size=PATCH_SIZE, region=None):
     """Top-left corners of the patches covering an image of ``shape`` (rows, cols).
 
     Parameters
@@ -43,6 +43,8 @@ def tile_grid(shape, n_rows=None, n_cols=None, patch_size=PATCH_SIZE):
     n_rows, n_cols : int, optional
         Number of patch rows / columns. Default: as many as fit, which covers the
         image except a margin of less than one patch, split evenly.
+    region : (top, bottom, left, right), optional
+        Lay the patches over this part of the image only (default: all of it).
 
     Returns
     -------
@@ -50,12 +52,18 @@ def tile_grid(shape, n_rows=None, n_cols=None, patch_size=PATCH_SIZE):
         ``(row, col)`` of each patch's top-left pixel, in row-major order.
     grid : tuple of int
         ``(n_rows, n_cols)``.
+
+    Examples
+    --------
+    >>> tile_grid((200, 300), region=(0, 200, 100, 300))[0][:2].tolist()
+    [[10, 110], [10, 205]]
     """
-    rows, cols = int(shape[0]), int(shape[1])
+    top, bottom, left, right = (0, int(shape[0]), 0, int(shape[1])) if region is None else map(int, region)
+    rows, cols = bottom - top, right - left
     n_rows = max_tiles(rows, patch_size) if n_rows is None else int(n_rows)
     n_cols = max_tiles(cols, patch_size) if n_cols is None else int(n_cols)
-    r = tile_offsets(rows, n_rows, patch_size)
-    c = tile_offsets(cols, n_cols, patch_size)
+    r = top + tile_offsets(rows, n_rows, patch_size)
+    c = left + tile_offsets(cols, n_cols, patch_size)
     rr, cc = np.meshgrid(r, c, indexing="ij")
     return np.stack([rr.ravel(), cc.ravel()], axis=1), (n_rows, n_cols)
 

@@ -137,7 +137,9 @@ def test_patch_objects_carry_each_patch(in_focus_image):
     assert objects.count == result.patch_count
     m = workspace.measurements
     assert m.get_current_image_measurement("Count_PatchesDNA") == result.patch_count
-    np.testing.assert_array_equal(m.get_current_measurement("PatchesDNA", "ImageFocus_Level"), result.patch_levels)
+    np.testing.assert_array_equal(m.get_current_measurement("PatchesDNA", "ImageFocus_Level"),
+                                  np.where(result.patch_empty, np.nan, result.patch_levels))  # NaN: nothing to judge
+    np.testing.assert_array_equal(m.get_current_measurement("PatchesDNA", "ImageFocus_Empty"), result.patch_empty)
     np.testing.assert_allclose(m.get_current_measurement("PatchesDNA", "ImageFocus_Certainty"),
                                result.patch_certainties, rtol=1e-5)
     centre_x = m.get_current_measurement("PatchesDNA", "Location_Center_X")

@@ -75,10 +75,20 @@ def test_a_zero_filled_image_has_nothing_to_judge(shipped_model):
     assert all(np.isnan(row["level"]) and row["empty"] for row in result.patch_rows())
 
 
-def test_empty_patches_drop_out_of_the_whole_image_result(shipped_model, in_focus_image):
-    padded = np.zeros((in_focus_image.shape[0], in_focus_image.shape[1] + 4 * PATCH_SIZE), np.uint16)
-    padded[:, 4 * PATCH_SIZE:] = in_focus_image
+def test_zero_filled_margins_are_left_out(shipped_model, in_focus_image):
+    rows, cols = in_focus_image.shape
+    padded = np.zeros((rows + 100, cols + 300), np.uint16)  # a registered field: zeros above and to the left
+    padded[100:, 300:] = in_focus_image
     alone, with_margin = predict(in_focus_image), predict(padded)
-    assert with_margin.empty_patches >= 4 * alone.grid[0]
-    np.testing.assert_allclose(with_margin.probabilities, alone.probabilities, atol=0.02)
+    np.testing.assert_array_equal(with_margin.patch_origins, alone.patch_origins + [100, 300])
+    np.testing.assert_allclose(with_margin.patch_probabilities, alone.patch_probabilities, atol=1e-5)
     assert with_margin.predicted_level == alone.predicted_level
+
+
+def test_empty_patches_inside_the_image_drop_out(shipped_model, in_focus_image):
+    holed = in_focus_image.copy()
+    holed[:, 200:500] = 0  # a zero-filled stripe through the field (no margin: rows and columns stay)
+    result = predict(holed)
+    inside = (result.patch_origins[:, 1] >= 200) & (result.patch_origins[:, 1] + PATCH_SIZE <= 500)
+    assert inside.any() and result.patch_empty[inside].all()
+    assert np.all(result.patch_certainties[inside] == 0)

@@ -61,6 +61,12 @@ def test_train_writes_a_usable_model(tmp_path, in_focus_image):
     assert result.patch_probabilities.shape == (48, 11)
 
 
+def test_distillation_from_a_teacher_writes_a_usable_model(tmp_path, untrained_model_dir, in_focus_image):
+    run_cli("train", HFF, "--output", tmp_path / "student", "--steps", "3", "--batch-size", "8", "--hold-out",
+            "--teacher", untrained_model_dir)
+    assert predict(in_focus_image, model=load_model(tmp_path / "student")).patch_probabilities.shape == (48, 11)
+
+
 def test_ranked_probability_score_is_level_distance_for_one_hot():
     import tensorflow as tf
 

@@ -41,6 +41,9 @@ def add_commands(commands):
                    help="sources not to train on (default: the shipped model's held-out sources; "
                         "give no names to train on everything)")
     t.add_argument("--cache", metavar="DIR", help="keep the prepared (blurred) sources here for later runs")
+    t.add_argument("--teacher", metavar="MODEL", help="distil from this SavedModel (a larger network trained first)")
+    t.add_argument("--teacher-weight", type=float, default=0.7,
+                   help="share of the loss taken against the teacher's distributions (default 0.7)")
 
     e = commands.add_parser("evaluate", help="accuracy by stain, F-score vs PLLS, robustness checks",
                             description="Evaluate a model on labelled images: confusion matrix (PNG), "
@@ -103,7 +106,7 @@ def _train(args):
     held_out = HELD_OUT_SOURCES if args.hold_out is None else tuple(args.hold_out)
     train(args.images, args.output, architecture=args.architecture, steps=args.steps,
           batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, held_out=held_out,
-          cache=args.cache)
+          cache=args.cache, teacher=args.teacher, teacher_weight=args.teacher_weight)
     print(f"model written to {args.output}")
     return 0
 

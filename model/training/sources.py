@@ -9,11 +9,12 @@ autofocus give). Patches are then cropped anywhere (so many show only
 background), given a random camera, and augmented with flips, 8-bit
 quantisation and zero-filled margins.
 
-Levels are amounts of blur in pixels at the reference optics (20x, 0.65 µm per
-pixel), so sources imaged at a clearly higher magnification (nuclei wider than
-33 px; 20x nuclei measure 19-31 px) are shrunk until their nuclei measure 26 px.
-For stains other than DNA the nuclei are measured in the DNA channel of the
-same field.
+Levels are amounts of blur in pixels. A source imaged at a clearly higher
+magnification than 20x (nuclei wider than 33 px; 20x nuclei measure 19-31 px)
+is used twice: as it is, since users and their in-focus images come at every
+magnification, and shrunk until its nuclei measure 26 px, the look of the
+reference optics (20x, 0.65 µm per pixel). For stains other than DNA the
+nuclei are measured in the DNA channel of the same field.
 """
 import hashlib
 import logging
@@ -220,15 +221,16 @@ PREPARATION_VERSION = "3"
 
 
 def _prepare(job):
-    path, part, seed, cache = job
+    path, part, seed, cache, scale = job
     if cache is not None:
-        key = hashlib.sha256(Path(path).read_bytes() + f"{part} {seed} {PREPARATION_VERSION}".encode()).hexdigest()
+        key = hashlib.sha256(Path(path).read_bytes()
+                             + f"{part} {seed} {scale:.4f} {PREPARATION_VERSION}".encode()).hexdigest()
         cached = Path(cache) / f"{key}.npz"
         if cached.is_file():
             with np.load(cached) as saved:
                 return {variant: saved[variant] for variant in VARIANTS}
     _, plane = read_planes(path)[0]
-    signal = reference_signal(plane[split_rows(path, part)], reference_scale(path))
+    signal = reference_signal(plane[split_rows(path, part)], scale)
     kind, planes = kind_of(path), level_planes(offsets=LEVEL_BAND_OFFSETS)
     shape = (NUM_LEVELS, len(LEVEL_BAND_OFFSETS)) + signal.shape
     stacks = {variant: simulate(signal, kind, variant, planes, seed=seed).astype(np.float16).reshape(shape)
@@ -258,10 +260,11 @@ def load_sources(inputs, *, exclude_sources=(), workers=2, seed=0, cache=None):
     With ``cache`` (a folder), prepared sources are saved there and reused by later runs.
     """
     files = [p for p in distinct_files(inputs) if source_of(p) not in exclude_sources]
-    jobs = [(path, "train", seed + i, cache) for i, path in enumerate(files)]
+    jobs = [(path, "train", seed + i, cache, scale) for i, path in enumerate(files)
+            for scale in sorted({1.0, reference_scale(path)}, reverse=True)]
     with ProcessPoolExecutor(workers) as pool:
         stacks = list(pool.map(_prepare, jobs))
-    return [Source(p, source_of(p), kind_of(p), s) for p, s in zip(files, stacks)]
+    return [Source(job[0], source_of(job[0]), kind_of(job[0]), s) for job, s in zip(jobs, stacks)]
 
 
 def sample_patches(sources, count, rng, *, levels=None):

@@ -20,8 +20,14 @@ def ranked_probability_score(probabilities, levels):
     """
     import tensorflow as tf
 
-    target = tf.one_hot(levels, NUM_LEVELS, dtype=probabilities.dtype)
-    diff = tf.cumsum(probabilities, axis=-1) - tf.cumsum(target, axis=-1)
+    return distribution_distance(probabilities, tf.one_hot(levels, NUM_LEVELS, dtype=probabilities.dtype))
+
+
+def distribution_distance(probabilities, targets):
+    """The RPS between two sets of distributions over the levels (targets may be soft: a teacher's)."""
+    import tensorflow as tf
+
+    diff = tf.cumsum(probabilities, axis=-1) - tf.cumsum(targets, axis=-1)
     return tf.reduce_mean(tf.reduce_sum(diff ** 2, axis=-1))
 
 
@@ -41,13 +47,16 @@ def _batches(sources, batch_size, seed, stop):
         yield out.get()
 
 
-def train(inputs, output, *, architecture="fast", steps=20000, batch_size=64,
-          learning_rate=1e-3, seed=0, held_out=HELD_OUT_SOURCES, workers=2, progress=True, cache=None):
+def train(inputs, output, *, architecture="fast", steps=20000, batch_size=64, learning_rate=1e-3, seed=0,
+          held_out=HELD_OUT_SOURCES, workers=2, progress=True, cache=None, teacher=None, teacher_weight=0.7):
     """Train a classifier on the in-focus images ``inputs`` and export it to ``output``.
 
     Crops are defocused to a random level, then given the paper's random gain
     (log-uniform 0.2-5) and offset (log-uniform 1-1000 counts) and Poisson noise;
     the loss is the ranked probability score, the optimiser Adam with cosine decay.
+    With a ``teacher`` (a SavedModel folder) the loss is distilled: ``teacher_weight``
+    of it is the RPS against the teacher's distribution for the same patch, which
+    teaches a small network what a larger one learnt, uncertainty included.
     """
     from tqdm import tqdm
 
@@ -69,11 +78,16 @@ def train(inputs, output, *, architecture="fast", steps=20000, batch_size=64,
                 sorted({s.source for s in sources}), time.time() - started)
     net = build(architecture)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01))
+    teach = _teacher(teacher) if teacher is not None else None
 
-    @tf.function
+    @tf.function(autograph=False)  # no Python control flow to convert
     def step(x, y):
         with tf.GradientTape() as tape:
-            loss = ranked_probability_score(tf.nn.softmax(net(x, training=True)), y)
+            p = tf.nn.softmax(net(x, training=True))
+            loss = ranked_probability_score(p, y)
+            if teach is not None:
+                soft = tf.stop_gradient(teach(patches=x)["probabilities"])
+                loss = (1 - teacher_weight) * loss + teacher_weight * distribution_distance(p, soft)
         grads = tape.gradient(loss, net.trainable_variables)
         optimizer.apply_gradients(zip(grads, net.trainable_variables))
         return loss
@@ -95,3 +109,13 @@ def train(inputs, output, *, architecture="fast", steps=20000, batch_size=64,
     export_saved_model(net, output)
     LOGGER.info("trained %d steps in %.0f min; model written to %s", steps, (time.time() - started) / 60, output)
     return net
+
+
+def _teacher(folder):
+    """The teacher's patch signature (patches -> probabilities), callable inside the training step."""
+    from ..predictor import PATCH_SIGNATURE, load_model
+
+    model = load_model(folder)
+    if model._patch_fn is None:
+        raise ValueError(f"the teacher {folder} has no {PATCH_SIGNATURE} signature; export it with this package")
+    return model._patch_fn
