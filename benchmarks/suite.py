@@ -89,8 +89,9 @@ def throughput(n_images, folder):
     from model.tiling import tile_grid
     from model.training.plls import power_log_log_slope
 
-    models = {"this model": load_model(), "v1 network": load_model(exported("compact", folder)),
-              "paper architecture": load_model(exported("paper", folder))}
+    models = {"this model": load_model(), "this model, float32": load_model(precision="float32"),
+              "v1 network": load_model(exported("compact", folder), precision="float32"),
+              "paper architecture": load_model(exported("paper", folder), precision="float32")}
     methods = {name: (lambda im, m=m: predict(im, model=m)) for name, m in models.items()}
     methods["PLLS"] = power_log_log_slope
     rows, bare = [], []

@@ -24,6 +24,20 @@ def out_of_focus_image():
     return tifffile.imread(OUT_OF_FOCUS)
 
 
+def focal_stack(image, levels=(6, 0, 3), seed=0):
+    """Planes of a real field defocused to ``levels``, each with camera noise, as a uint16 (Z, Y, X) stack.
+
+    The noise matters: blurring a real image also smooths its own noise, and a
+    noise-free plane is not what a microscope records.
+    """
+    from model.training.simulator import apply_sensor, clean_signal, counts_of, defocus
+
+    signal, black = clean_signal(counts_of(image))
+    rng = np.random.default_rng(seed)
+    return np.stack([apply_sensor(defocus(signal, level), rng, offset=black, read_noise=3).astype(np.uint16)
+                     for level in levels])
+
+
 @pytest.fixture(scope="session")
 def shipped_model():
     from model import load_model

@@ -12,9 +12,8 @@ from PIL import Image
 
 from model import predict
 from model.batch import PATCH_COLUMNS, RESULT_COLUMNS
-from model.training.simulator import apply_sensor, clean_signal, counts_of, defocus
 
-from .conftest import IN_FOCUS, OUT_OF_FOCUS, SAMPLES
+from .conftest import IN_FOCUS, OUT_OF_FOCUS, SAMPLES, focal_stack
 
 REQUIRED = (["path", "plane", "predicted_level", "expected_level", "in_focus", "aggregate_certainty",
              "mean_certainty", "max_certainty", "weighted_certainty", "patch_count"]
@@ -41,8 +40,7 @@ def inputs(tmp_path_factory, in_focus_image):
                                np.zeros((100, 100), np.uint8), np.full((100, 100), 9, np.uint8)])).save(folder / "colour.png")
     tifffile.imwrite(folder / "tiny.tif", np.zeros((50, 50), np.uint16))
     tifffile.imwrite(folder / "nan.tif", np.full((100, 100), np.nan, np.float32))
-    stack = np.stack([defocus(in_focus_image.astype(np.float32), lv) for lv in (6, 0, 3)]).astype(np.uint16)
-    tifffile.imwrite(folder / "stack.tif", stack, compression="lzw", photometric="minisblack")
+    tifffile.imwrite(folder / "stack.tif", focal_stack(in_focus_image), compression="lzw", photometric="minisblack")
     return folder
 
 
@@ -93,11 +91,7 @@ def test_stack_planes_and_best_plane(predicted):
 
 
 def test_hyperstack_rows_carry_channel_and_z_and_one_best_plane_per_channel(tmp_path, in_focus_image):
-    signal, black = clean_signal(counts_of(in_focus_image))
-    rng = np.random.default_rng(0)
-    planes = [apply_sensor(defocus(signal, level), rng, offset=black, read_noise=3).astype(np.uint16)
-              for level in (6, 0, 3)]
-    zcyx = np.stack([[plane, plane[:, ::-1]] for plane in planes])
+    zcyx = np.stack([[plane, plane[:, ::-1]] for plane in focal_stack(in_focus_image)])
     tifffile.imwrite(tmp_path / "hyper.tif", zcyx, imagej=True, metadata={"axes": "ZCYX"})
     proc = run_cli("predict", tmp_path / "hyper.tif", "-o", tmp_path / "out", "--no-png", "--workers", "1")
     assert proc.returncode == 0, proc.stderr

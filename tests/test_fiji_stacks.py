@@ -10,24 +10,15 @@ import tifffile
 from model import predict
 from model.constants import PATCH_SIZE
 from model.overlay import level_color_8bit
-from model.training.simulator import apply_sensor, clean_signal, counts_of, defocus
 
-from .conftest import ROOT, require_host
+from .conftest import ROOT, focal_stack, require_host
 
 require_host("jpype", "JPype (the fiji extra)")
 roifile = require_host("roifile", "roifile (the fiji extra)")
 
-#: Defocus levels of the test stack's slices: blurred, sharp, a little blurred.
+#: Defocus levels of the test stack's slices (``focal_stack``'s): blurred, sharp, a little blurred.
 LEVELS = (6, 0, 3)
 SHARP_SLICE = 2
-
-
-def focal_stack(image, levels=LEVELS, seed=0):
-    """Planes of a real field at ``levels``, each with camera noise, as a uint16 (Z, Y, X) stack."""
-    signal, black = clean_signal(counts_of(image))
-    rng = np.random.default_rng(seed)
-    return np.stack([apply_sensor(defocus(signal, level), rng, offset=black, read_noise=3).astype(np.uint16)
-                     for level in levels])
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ import pytest
 
 from model import ImageError, best_plane, predict, predict_planes
 from model.constants import PATCH_SIZE
-from model.training.simulator import defocus
 from model.tiling import tile_grid
+
+from .conftest import focal_stack
 
 
 class CountingModel:
@@ -83,9 +84,7 @@ def test_empty_background_is_uncertain(shipped_model, rng):
 
 
 def test_best_plane_of_a_stack(shipped_model, in_focus_image):
-    counts = in_focus_image.astype(np.float32)
-    stack = np.stack([defocus(counts, level) for level in (8, 4, 0, 5)]).round().astype(np.uint16)
-    results, best = predict_planes(stack)
+    results, best = predict_planes(focal_stack(in_focus_image, (8, 4, 0, 5)))
     assert len(results) == 4 and best == 2
     assert best_plane(results) == 2
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model import ModelError, load_model, predict
-from model.predictor import DEFAULT_MODEL_DIR
+from model.predictor import DEFAULT_MODEL_DIR, PRECISION_VARIABLE, PRECISIONS, default_precision
 
 
 def test_shipped_model_loads_once(shipped_model):
@@ -60,11 +60,29 @@ def test_the_original_contract_alone_gives_the_same_numbers(tmp_path, in_focus_i
     from model.training.export import _Serving, export_saved_model
 
     keras.utils.set_random_seed(3)
-    net = build("fast")
+    net = build("lean")
     both = export_saved_model(net, tmp_path / "both")
     module = _Serving(net)
     tf.saved_model.save(module, str(tmp_path / "original"), signatures={"serving_default": module.serve})
-    fast, original = load_model(both), load_model(tmp_path / "original")
-    assert fast._patch_fn is not None and original._patch_fn is None
+    direct, original = load_model(both, precision="float32"), load_model(tmp_path / "original")
+    assert direct._patch_fn is not None and original._patch_fn is None
     np.testing.assert_allclose(predict(in_focus_image, model=original).patch_probabilities,
-                               predict(in_focus_image, model=fast).patch_probabilities, atol=1e-6)
+                               predict(in_focus_image, model=direct).patch_probabilities, atol=1e-6)
+
+
+def test_bfloat16_arithmetic_gives_the_float32_levels(in_focus_image, out_of_focus_image):
+    """The shipped model's bfloat16 signature: same levels, probabilities within rounding of float32."""
+    full, half = load_model(precision="float32"), load_model(precision="bfloat16")
+    assert (full.precision, half.precision) == ("float32", "bfloat16")
+    for image in (in_focus_image, out_of_focus_image):
+        a, b = predict(image, model=full), predict(image, model=half)
+        assert a.predicted_level == b.predicted_level
+        np.testing.assert_allclose(a.patch_probabilities, b.patch_probabilities, atol=0.03)
+        assert abs(a.expected_level - b.expected_level) < 0.01
+
+
+def test_precision_choice(monkeypatch):
+    monkeypatch.setenv(PRECISION_VARIABLE, "half")
+    with pytest.raises(ModelError, match="unknown precision 'half'"):
+        load_model()
+    assert default_precision() in PRECISIONS

@@ -41,14 +41,15 @@ def test_degrade_writes_levels_as_16_bit(degraded):
 def test_evaluate_level_folders(degraded, tmp_path):
     run_cli("evaluate", "--levels", degraded, "--output", tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["images"] == 2 and metrics["within_1"] == 1.0
+    assert metrics["plain_brightness"]["images"] == 2 and metrics["plain_brightness"]["within_1"] == 1.0
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 1000
 
 
 def test_evaluate_synthetic_with_brightness_sweep(tmp_path):
     run_cli("evaluate", "--synthetic", HFF, "--output", tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["images"] == 11 and metrics["within_1"] >= 0.9
+    plain = metrics["plain_brightness"]
+    assert plain["images"] == 11 * len(metrics["by_variant"]) and plain["within_1"] >= 0.9
     assert metrics["background_patches"]["median_certainty"] <= 0.3
     assert len(metrics["brightness"]["within_one_by_setting"]) == 8
     assert metrics["brightness"]["max_level_move"] <= 1
@@ -85,7 +86,8 @@ def test_plls_blur_and_degenerate_images(in_focus_image):
 
 
 def _case(level, predicted, in_focus, plls):
-    return Case("x", level, 1.0, 0.0, predicted, float(predicted), in_focus, 1.0, plls)
+    return Case("x", "source", "nuclei", "confocal", "plain", level, 1.0, 0.0, predicted,
+                float(predicted), in_focus, 1.0, plls)
 
 
 def test_scores():

@@ -26,21 +26,20 @@ class PatchStandardization(layers.Layer):
         return {**super().get_config(), "floor": self.floor}
 
 
-def fast():
-    """The shipped network (v2): a 3x3 convolution, then 6 depthwise-separable 3x3 ones; 39 k weights.
+def lean():
+    """The shipped network (v2): :func:`compact` without its second 42x42 convolution; 0.13 M weights.
 
-    The first layer sees every pixel at full resolution (the finest blur
-    differences are there); after it, separable convolutions cost a fraction of
-    full ones. It runs in a third of the time of :func:`compact` on a CPU.
+    That layer is a fifth of compact's multiply-adds; the layers after it see
+    the same fields of view. Exported with a bfloat16 twin
+    (:func:`model.training.export.export_saved_model`), it runs in under half
+    the time of compact in float32 on CPUs with AVX-512 BF16.
     """
     def body(x):
-        x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", kernel_initializer="he_normal")(x)
-        for filters, stride in [(32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1)]:
-            x = layers.SeparableConv2D(filters, 3, strides=stride, padding="same", activation="relu",
-                                       pointwise_initializer="he_normal")(x)
+        for filters, stride in [(16, 2), (32, 2), (32, 1), (64, 2), (64, 1), (96, 2)]:
+            x = _conv(filters, stride, x)
         return x
 
-    return _standardised_pooled("fast", body)
+    return _standardised_pooled("lean", body)
 
 
 def compact():
@@ -52,11 +51,15 @@ def compact():
     """
     def body(x):
         for filters, stride in [(16, 2), (16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (96, 2)]:
-            x = layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu",
-                              kernel_initializer="he_normal")(x)
+            x = _conv(filters, stride, x)
         return x
 
     return _standardised_pooled("compact", body)
+
+
+def _conv(filters, stride, x):
+    return layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu",
+                         kernel_initializer="he_normal")(x)
 
 
 def _standardised_pooled(name, body):
@@ -81,7 +84,7 @@ def paper():
     return keras.Model(inputs, outputs, name="paper")
 
 
-ARCHITECTURES = {"fast": fast, "compact": compact, "paper": paper}
+ARCHITECTURES = {"lean": lean, "compact": compact, "paper": paper}
 
 
 def build(name):

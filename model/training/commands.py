@@ -30,8 +30,8 @@ def add_commands(commands):
     t.set_defaults(run=_train)
     t.add_argument("images", nargs="+", metavar="IMAGE", help="in-focus image files, folders or globs")
     t.add_argument("-o", "--output", required=True, metavar="DIR", help="SavedModel folder to write")
-    t.add_argument("--architecture", choices=["fast", "compact", "paper"], default="fast",
-                   help="network: fast (shipped), compact (v1) or the paper's (default: fast)")
+    t.add_argument("--architecture", choices=["lean", "compact", "paper"], default="lean",
+                   help="network: lean (shipped), compact (v1) or the paper's (default: lean)")
     t.add_argument("--steps", type=int, default=20000, help="batches to train (default 20000)")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--learning-rate", type=float, default=1e-3,
