@@ -1,6 +1,6 @@
 """The speed and scale benchmarks, all in one run; prints (and writes) a markdown report.
 
-    python -m benchmarks.suite                    # ~25 min on 2 cores; --images 20 --stream-images 1000 quicker
+    python -m benchmarks.suite                    # ~10 min on 2 cores; --images 30 --stream-images 2000: ~4 min
     python -m benchmarks.suite --output benchmarks/RESULTS.md
 
 Measured in the same run, on the same images, so the ratios compare like with like:
@@ -301,7 +301,8 @@ def main(argv=None):
     parser.add_argument("--stream-images", type=int, default=10000, help="images in the streaming run")
     parser.add_argument("--output", type=Path, help="also write the report to this markdown file")
     args = parser.parse_args(argv)
-    text = report(args.images, args.stream_images)
+    command = f"`python -m benchmarks.suite --images {args.images} --stream-images {args.stream_images}`"
+    text = f"Run: {command}\n\n" + report(args.images, args.stream_images)
     print(text)
     if args.output:
         args.output.write_text(text + "\n")
