@@ -17,6 +17,7 @@ used where the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX),
 where it takes about 0.6 of the float32 time, unless ``FOCUS_QUALITY_PRECISION=float32``.
 """
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -80,10 +81,13 @@ def load_model(path=None, precision=None):
         return model
 
 
+@functools.cache
 def default_precision():
     """``bfloat16`` where the CPU computes it natively (AVX-512 BF16 or AMX, Linux), else ``float32``.
 
-    Elsewhere bfloat16 is emulated and slower than float32.
+    Elsewhere bfloat16 is emulated and slower than float32. Read once per
+    process: ``predict`` asks on every image, and ``/proc/cpuinfo`` grows with
+    the number of cores.
     """
     try:
         cpu = Path("/proc/cpuinfo").read_text()
