@@ -1,11 +1,13 @@
 """``focus-quality check-simulator``: does the simulator's level 0 look like real widefield in-focus images?
 
-Run before training, on facts it was not built from:
-
 1. **Level 0.** The radial power spectrum of real 20x widefield in-focus images
    (noise removed) against that of simulated level 0 made from confocal
-   sources, thin and thick. Each spectrum is summarised by its log-log slope
-   over 0.03-0.25 cycles/px: steeper = less fine detail relative to coarse.
+   sources brought to the reference optics (shrunk to 20x), thin and thick.
+   Each spectrum is summarised by its log-log slope over 0.03-0.25 cycles/px:
+   steeper = less fine detail relative to coarse. Run on the training widefield
+   sources, this calibrates
+   :data:`~model.training.sources.CONFOCAL_IN_FOCUS_SIGMA`; run on held-out
+   ones, it checks it.
 2. **The real pair.** The real BBBC006 in-focus field, simulated 32 µm out of
    focus (thin and thick), against the real plane z00 of the same field, ~32 µm
    from focus: slopes and the spectra themselves.
@@ -18,7 +20,7 @@ import numpy as np
 from ..image_files import read_planes
 from ..plotting import pyplot, save_figure
 from .simulator import clean_signal, counts_of
-from .sources import kind_of, simulate
+from .sources import kind_of, reference_scale, reference_signal, simulate
 
 #: Frequency band (cycles/px) of the spectral slope, where the signal dominates after noise removal.
 BAND = (0.03, 0.25)
@@ -70,7 +72,7 @@ def check_simulator(widefield, confocal, pair, output, seed=0):
     real = [radial_spectrum(_clean(p)) for p in widefield]
     simulated = {variant: [] for variant in ("thin", "thick")}
     for i, path in enumerate(confocal):
-        signal = _clean(path)
+        signal = reference_signal(read_planes(path)[0][1], reference_scale(path))
         for variant in simulated:
             level0 = simulate(signal, kind_of(path), variant, [0.0], seed=seed + i)[0]
             simulated[variant].append(radial_spectrum(level0))
