@@ -234,6 +234,9 @@ def summarize_cases(cases):
     low = [c for c in cases if c.optics == "widefield" and c.stain == "nuclei" and c.level <= IN_FOCUS_MAX_LEVEL]
     if low:
         metrics["widefield_nuclei_levels_0_to_2"] = {v: accuracy(g) for v, g in group_by(low, "variant").items()}
+        # Per source too: only some widefield sources are the 20x screening optics the sharp end is set for.
+        metrics["widefield_nuclei_levels_0_to_2_by_source"] = {
+            f"{source}, {variant}": accuracy(g) for (source, variant), g in group_by(low, "source", "variant").items()}
     if len(plain) > 1:
         metrics["binary"] = binary_protocol(plain)
     metrics["brightness"] = brightness_robustness(cases)
