@@ -8,9 +8,10 @@ Measured in the same run, on the same images, so the ratios compare like with li
 1. model loading (TensorFlow import + SavedModel load), in a fresh process;
 2. network cost per patch: the shipped network, v1's and the paper's;
 3. whole-image assessment at 696x520, 1280x1024 and 2048x2048 for the shipped
-   model, v1's network (through this code, and every patch as v1 ran), the paper's
-   network (untrained weights time the same) and PLLS (the NumPy port of CellProfiler's PowerLogLogSlope), and the bare
-   model call on the same patches: what the whole-image path adds to it;
+   model, v1's network (through this code, and every patch as v1 ran), the
+   paper's network (untrained weights time the same) and PLLS (the NumPy port of
+   CellProfiler's PowerLogLogSlope), and the bare model call on the same
+   patches: what the whole-image path adds to it;
 4. peak memory of ``focus-quality predict`` on one 2048x2048, one 16384x16384
    (uncompressed and tiled) and one 32768x32768 (tiled) image;
 5. the worker process that CellProfiler's window uses, against in-process;

@@ -11,10 +11,9 @@ from model.training import sources
 from model.training.simulator import clean_signal, counts_of, thick_sample
 from model.training.simulator_check import radial_spectrum, spectral_slope
 
-from .conftest import IN_FOCUS, OUT_OF_FOCUS, SAMPLES
-from .test_training_and_evaluation import run_cli
+from .conftest import IN_FOCUS, OUT_OF_FOCUS
+from .test_training_and_evaluation import HFF, run_cli
 
-HFF = SAMPLES / "hff_s17_infocus.tif"
 #: The sample's name in the training pool, from which its optics (confocal) are read.
 HFF_POOL_NAME = "mnfinder__test__2023-05-31_misc__HFF-revt-01_s17.tif"
 
@@ -68,8 +67,9 @@ def test_check_simulator_on_the_samples(tmp_path):
             "-o", tmp_path / "check")
     numbers = json.loads((tmp_path / "check" / "simulator_check.json").read_text())
     level0 = numbers["level_0_slopes"]
-    assert level0["real widefield"]["images"] == 1 and level0["simulated thin (confocal sources)"]["images"] == 1
-    assert level0["simulated thick (confocal sources)"]["median"] < level0["simulated thin (confocal sources)"]["median"]
+    thin, thick = level0["simulated thin (confocal sources)"], level0["simulated thick (confocal sources)"]
+    assert level0["real widefield"]["images"] == 1 and thin["images"] == 1
+    assert thick["median"] < thin["median"]
     pair = numbers["pair_slopes"]
     assert pair["real z00 (~32 µm)"] > pair["real in focus"]  # its noise floor flattens the blurred spectrum
     assert pair["simulated 32 µm, thin"] < pair["real in focus"] - 1
