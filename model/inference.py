@@ -6,7 +6,7 @@ import numpy as np
 
 from . import metrics
 from .constants import PATCH_SIZE
-from .patches import BATCH_PATCHES, UNIFORM, content_region, nothing_to_judge, patch_batches
+from .patches import BATCH_PATCHES, UNIFORM, content_region, nothing_to_judge, patch_rows, rebatch
 from .predictor import load_model
 from .scaling import ImageError, check_plane
 from .tiling import tile_grid
@@ -152,15 +152,20 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batc
         raise ImageError(str(exc)) from None
     if not hasattr(model, "predict_patches"):
         model = load_model(model)
-    probabilities = np.empty((len(origins), len(UNIFORM)))
+    probabilities = np.tile(UNIFORM, (len(origins), 1))
     empty = np.zeros(len(origins), bool)
-    for first, patches in patch_batches(image, origins, max_value=max_value, batch_size=batch_size):
-        where = slice(first, first + len(patches))
-        empty[where] = nothing_to_judge(patches)
-        probabilities[where] = UNIFORM
-        judge = np.flatnonzero(~empty[where])
-        if len(judge):
-            probabilities[first + judge] = model.predict_patches(patches[judge])
+
+    def to_judge():
+        for at, patches in patch_rows(image, origins, max_value=max_value):
+            screened = nothing_to_judge(patches)
+            empty[at] = screened
+            keep = np.flatnonzero(~screened)
+            yield at[keep], patches if len(keep) == len(patches) else patches[keep]
+
+    # Judged patches are regrouped into full model calls: on a typical field most patches are
+    # background, and a few large calls run faster than many small ones.
+    for where, patches in rebatch(to_judge(), batch_size):
+        probabilities[where] = model.predict_patches(patches)
     return FocusResult.from_patches(origins, probabilities, grid, image.shape, empty)
 
 

@@ -1,9 +1,11 @@
 """The patches the model sees, read band by band, and the rule for patches with nothing to judge.
 
-:func:`patch_batches` reads one band of rows (``image[r:r + 84]``) per patch row,
+:func:`patch_rows` reads one band of rows (``image[r:r + 84]``) per patch row,
 so an image that reads lazily (a memory map, a tiled TIFF) is never loaded
-whole, and hands the patches on in fixed-size batches: memory stays flat
-however large the image.
+whole. :func:`model.predict` screens each row while it is fresh in the CPU's
+cache, and :func:`rebatch` regroups the patches left to judge into model calls of
+``BATCH_PATCHES``: memory stays flat however large the image, and a field that
+is mostly background still fills each call.
 
 Zero-filled margins
 -------------------
@@ -88,8 +90,11 @@ def content_region(image, sample_rows=64):
     return int(top), int(bottom), left, right
 
 
-def patch_batches(image, origins, *, max_value=None, batch_size=BATCH_PATCHES):
-    """Yield ``(first, patches)``: consecutive batches of the patches at ``origins``.
+def patch_rows(image, origins, *, max_value=None):
+    """Yield ``(indices, patches)``: the patches at ``origins``, one row of patches at a time.
+
+    Each row reads one band of the image (``image[r:r + 84]``), so memory follows
+    the row, not the image; the caller regroups what it keeps with :func:`rebatch`.
 
     Parameters
     ----------
@@ -100,31 +105,52 @@ def patch_batches(image, origins, *, max_value=None, batch_size=BATCH_PATCHES):
         Patch corners in row-major order, as from :func:`model.tiling.tile_grid`.
     max_value : float, optional
         Intensity scale override (:func:`model.scaling.scale_checked`).
-    batch_size : int
-        Patches per batch (the last batch may be smaller).
 
     Yields
     ------
-    first : int
-        Index in ``origins`` of the batch's first patch.
+    indices : (B,) ndarray of int
+        Positions in ``origins`` of the row's patches.
     patches : (B, 84, 84) ndarray of float32
         On the model scale; values are checked band by band.
     """
     origins = np.asarray(origins)
-    pending, first, done = [], 0, 0
     for start, stop in _runs_of_equal_rows(origins[:, 0]):
         row = int(origins[start, 0])
         band = np.asarray(image[row:row + PATCH_SIZE])
         cols = (origins[start:stop, 1][:, None] + np.arange(PATCH_SIZE)).ravel()
         raw = band[:, cols].reshape(PATCH_SIZE, stop - start, PATCH_SIZE).transpose(1, 0, 2)
-        pending.append(scale_checked(raw, max_value=max_value))
-        done += stop - start
-        while done - first >= batch_size:
-            batch = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            yield first, batch[:batch_size]
-            pending, first = [batch[batch_size:]], first + batch_size
-    if done > first:
-        yield first, np.concatenate(pending) if len(pending) > 1 else pending[0]
+        yield np.arange(start, stop), scale_checked(raw, max_value=max_value)
+
+
+def rebatch(pieces, size):
+    """Regroup a stream of ``(indices, items)`` pieces into batches of ``size`` items (the last may be smaller).
+
+    Items are only copied where a batch joins pieces.
+
+    Examples
+    --------
+    >>> [(i.tolist(), x.tolist()) for i, x in rebatch([(np.array([0, 1]), np.array([5, 6])),
+    ...                                                (np.array([3]), np.array([8]))], 2)]
+    [([0, 1], [5, 6]), ([3], [8])]
+    """
+    held_at, held, count = [], [], 0
+    for at, items in pieces:
+        if not len(items):
+            continue
+        held_at.append(at)
+        held.append(items)
+        count += len(items)
+        while count >= size:
+            at, items = _joined(held_at), _joined(held)
+            yield at[:size], items[:size]
+            count -= size
+            held_at, held = ([at[size:]], [items[size:]]) if count else ([], [])
+    if count:
+        yield _joined(held_at), _joined(held)
+
+
+def _joined(arrays):
+    return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
 
 
 def _runs_of_equal_rows(rows):

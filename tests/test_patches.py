@@ -4,7 +4,7 @@ import pytest
 
 from model import ImageError, predict
 from model.constants import PATCH_SIZE
-from model.patches import nothing_to_judge, patch_batches
+from model.patches import nothing_to_judge, patch_rows, rebatch
 from model.tiling import tile_grid
 
 
@@ -20,21 +20,31 @@ class RowRecorder:
         return self.array[key]
 
 
-def test_batches_keep_patches_in_order_and_scaled():
+def test_rows_keep_patches_in_order_and_scaled():
     image = (np.arange(300 * 400) % 65536).astype(np.uint16).reshape(300, 400)
     origins, _ = tile_grid(image.shape)
-    batches = list(patch_batches(image, origins, batch_size=5))
-    assert [first for first, _ in batches] == [0, 5, 10] and [len(b) for _, b in batches] == [5, 5, 2]
-    patches = np.concatenate([b for _, b in batches])
+    rows = list(patch_rows(image, origins))
+    assert [at.tolist() for at, _ in rows] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    patches = np.concatenate([p for _, p in rows])
     assert patches.dtype == np.float32 and patches.flags.c_contiguous
     for (r, c), patch in zip(origins, patches):
         np.testing.assert_allclose(patch, image[r:r + PATCH_SIZE, c:c + PATCH_SIZE] / 65535, rtol=1e-6)
 
 
+def test_rebatch_fills_every_batch_but_the_last():
+    pieces = [(np.arange(n) + 10 * k, np.full((n, 2), k)) for k, n in enumerate([3, 0, 4, 1, 6])]
+    batches = list(rebatch(pieces, 5))
+    assert [len(at) for at, _ in batches] == [5, 5, 4]
+    at = np.concatenate([a for a, _ in batches])
+    items = np.concatenate([x for _, x in batches])
+    assert at.tolist() == [0, 1, 2, 20, 21, 22, 23, 30, 40, 41, 42, 43, 44, 45]
+    assert items[:, 0].tolist() == [0, 0, 0, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4]
+
+
 def test_only_the_rows_under_the_patches_are_read():
     image = RowRecorder(np.zeros((1000, 300), np.uint16))
     origins, _ = tile_grid(image.shape, n_rows=3, n_cols=2)
-    list(patch_batches(image, origins))
+    list(patch_rows(image, origins))
     assert image.reads == [(int(r), int(r) + PATCH_SIZE) for r in sorted(set(origins[:, 0]))]
 
 
@@ -42,7 +52,7 @@ def test_values_are_checked_on_the_patches():
     image = np.full((200, 200), 0.5)
     image[50, 50] = np.nan  # under the first patch (patches start at 10 and 105)
     with pytest.raises(ImageError, match="NaN"):
-        list(patch_batches(image, tile_grid(image.shape)[0]))
+        list(patch_rows(image, tile_grid(image.shape)[0]))
 
 
 def patch(values):
