@@ -141,10 +141,10 @@ def rebatch(pieces, size):
         held.append(items)
         count += len(items)
         while count >= size:
-            at, items = _joined(held_at), _joined(held)
-            yield at[:size], items[:size]
+            all_at, all_items = _joined(held_at), _joined(held)
+            yield all_at[:size], all_items[:size]
             count -= size
-            held_at, held = ([at[size:]], [items[size:]]) if count else ([], [])
+            held_at, held = ([all_at[size:]], [all_items[size:]]) if count else ([], [])
     if count:
         yield _joined(held_at), _joined(held)
 
