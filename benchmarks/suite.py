@@ -96,6 +96,7 @@ def throughput(n_images, folder):
     """Rows of (size, method, single-image s, batch images/s, batch MP/s), and the bare-call rows."""
     from model import load_model, predict
     from model.patches import BATCH_PATCHES, patch_rows, rebatch
+    from model.scaling import scale_factor
     from model.tiling import tile_grid
     from model.training.plls import power_log_log_slope
 
@@ -104,7 +105,8 @@ def throughput(n_images, folder):
               "paper architecture": load_model(exported("paper", folder), precision="float32")}
     methods = {name: (lambda im, m=m: predict(im, model=m)) for name, m in models.items()}
     methods[V1_RELEASED] = lambda im, m=models["v1 network"]: [
-        m.predict_patches(batch) for _, batch in rebatch(patch_rows(im, tile_grid(im.shape)[0]), BATCH_PATCHES)]
+        m.predict_patches(batch)
+        for _, batch in rebatch(patch_rows(im, tile_grid(im.shape)[0]), BATCH_PATCHES, scale=scale_factor(im.dtype))]
     methods["PLLS"] = power_log_log_slope
     rows, bare = [], []
     cases = [(f"{w}x{h}", list(test_images((h, w), n_images))) for h, w in SIZES]
@@ -117,7 +119,8 @@ def throughput(n_images, folder):
             pixels = images[0].size / 1e6
             rows.append((label, name, single, len(images) / batch, len(images) * pixels / batch))
         origins, _ = tile_grid(images[0].shape)
-        patches = [np.concatenate([p for _, p in patch_rows(im, origins)]) for im in images]
+        patches = [next(rebatch(patch_rows(im, origins), len(origins), scale=scale_factor(im.dtype)))[1]
+                   for im in images]
         model = models["this model"]
         model.predict_patches(patches[0])
         call = timed(model.predict_patches, patches) / len(images)

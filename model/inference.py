@@ -8,7 +8,7 @@ from . import metrics
 from .constants import PATCH_SIZE
 from .patches import BATCH_PATCHES, UNIFORM, content_region, nothing_to_judge, patch_rows, rebatch
 from .predictor import load_model
-from .scaling import ImageError, check_plane
+from .scaling import ImageError, check_plane, scale_factor
 from .tiling import tile_grid
 
 
@@ -154,17 +154,18 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batc
         model = load_model(model)
     probabilities = np.tile(UNIFORM, (len(origins), 1))
     empty = np.zeros(len(origins), bool)
+    scale = scale_factor(image.dtype, max_value)
 
     def to_judge():
         for at, patches in patch_rows(image, origins, max_value=max_value):
-            screened = nothing_to_judge(patches)
+            screened = nothing_to_judge(patches, scale)
             empty[at] = screened
             keep = np.flatnonzero(~screened)
             yield at[keep], patches if len(keep) == len(patches) else patches[keep]
 
     # Judged patches are regrouped into full model calls: on a typical field most patches are
     # background, and a few large calls run faster than many small ones.
-    for where, patches in rebatch(to_judge(), batch_size):
+    for where, patches in rebatch(to_judge(), batch_size, scale=scale):
         probabilities[where] = model.predict_patches(patches)
     return FocusResult.from_patches(origins, probabilities, grid, image.shape, empty)
 

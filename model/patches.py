@@ -3,9 +3,10 @@
 :func:`patch_rows` reads one band of rows (``image[r:r + 84]``) per patch row,
 so an image that reads lazily (a memory map, a tiled TIFF) is never loaded
 whole. :func:`model.predict` screens each row while it is fresh in the CPU's
-cache, and :func:`rebatch` regroups the patches left to judge into model calls of
-``BATCH_PATCHES``: memory stays flat however large the image, and a field that
-is mostly background still fills each call.
+cache, and :func:`rebatch` brings the patches left to judge to the model scale
+straight into model calls of ``BATCH_PATCHES``: memory stays flat however large
+the image, a field that is mostly background still fills each call, and only the
+patches the network sees are converted whole.
 
 Zero-filled margins
 -------------------
@@ -33,7 +34,7 @@ cell and none of those where cells cover a third or more of the patch.
 import numpy as np
 
 from .constants import NUM_LEVELS, PATCH_SIZE
-from .scaling import scale_checked
+from .scaling import check_values
 
 #: Patches per model call: large enough to keep the network busy, small enough
 #: that memory does not grow with the image.
@@ -104,14 +105,14 @@ def patch_rows(image, origins, *, max_value=None):
     origins : (P, 2) ndarray of int
         Patch corners in row-major order, as from :func:`model.tiling.tile_grid`.
     max_value : float, optional
-        Intensity scale override (:func:`model.scaling.scale_checked`).
+        Intensity scale override (:func:`model.scaling.check_values`).
 
     Yields
     ------
     indices : (B,) ndarray of int
         Positions in ``origins`` of the row's patches.
-    patches : (B, 84, 84) ndarray of float32
-        On the model scale; values are checked band by band.
+    patches : (B, 84, 84) ndarray
+        The image's own pixels, values checked band by band.
     """
     origins = np.asarray(origins)
     for start, stop in _runs_of_equal_rows(origins[:, 0]):
@@ -119,38 +120,50 @@ def patch_rows(image, origins, *, max_value=None):
         band = np.asarray(image[row:row + PATCH_SIZE])
         cols = (origins[start:stop, 1][:, None] + np.arange(PATCH_SIZE)).ravel()
         raw = band[:, cols].reshape(PATCH_SIZE, stop - start, PATCH_SIZE).transpose(1, 0, 2)
-        yield np.arange(start, stop), scale_checked(raw, max_value=max_value)
+        check_values(raw, max_value=max_value)
+        yield np.arange(start, stop), raw
 
 
-def rebatch(pieces, size):
-    """Regroup a stream of ``(indices, items)`` pieces into batches of ``size`` items (the last may be smaller).
+def rebatch(pieces, size, *, scale=1.0):
+    """Regroup a stream of ``(indices, patches)`` pieces into batches of ``size`` patches (the last may be smaller).
 
-    Items are only copied where a batch joins pieces.
+    Each batch is a new float32 array that the pieces are multiplied by ``scale``
+    into (:func:`model.scaling.scale_factor` gives the model scale's), so a piece
+    is read once and never joined to another first.
 
     Examples
     --------
     >>> [(i.tolist(), x.tolist()) for i, x in rebatch([(np.array([0, 1]), np.array([5, 6])),
-    ...                                                (np.array([3]), np.array([8]))], 2)]
-    [([0, 1], [5, 6]), ([3], [8])]
+    ...                                                (np.array([3]), np.array([8]))], 2, scale=0.5)]
+    [([0, 1], [2.5, 3.0]), ([3], [4.0])]
     """
-    held_at, held, count = [], [], 0
-    for at, items in pieces:
-        if not len(items):
-            continue
-        held_at.append(at)
-        held.append(items)
-        count += len(items)
+    held, count = [], 0
+    for piece in pieces:
+        held.append(piece)
+        count += len(piece[1])
         while count >= size:
-            all_at, all_items = _joined(held_at), _joined(held)
-            yield all_at[:size], all_items[:size]
+            yield _first_scaled(held, size, scale)
             count -= size
-            held_at, held = ([all_at[size:]], [all_items[size:]]) if count else ([], [])
     if count:
-        yield _joined(held_at), _joined(held)
+        yield _first_scaled(held, count, scale)
 
 
-def _joined(arrays):
-    return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+def _first_scaled(held, size, scale):
+    """The first ``size`` patches of the ``held`` pieces, multiplied into one new batch; ``held`` keeps the rest."""
+    at, batch, filled = np.empty(size, np.intp), None, 0
+    while filled < size:
+        indices, items = held[0]
+        if batch is None:
+            batch = np.empty((size,) + items.shape[1:], np.float32)
+        take = min(size - filled, len(items))
+        np.multiply(items[:take], scale, out=batch[filled:filled + take], dtype=np.float32)
+        at[filled:filled + take] = indices[:take]
+        filled += take
+        if take == len(items):
+            held.pop(0)
+        else:
+            held[0] = (indices[take:], items[take:])
+    return at, batch
 
 
 def _runs_of_equal_rows(rows):
@@ -160,13 +173,15 @@ def _runs_of_equal_rows(rows):
     return zip(edges[:-1], edges[1:])
 
 
-def nothing_to_judge(patches):
+def nothing_to_judge(patches, scale=1.0):
     """Which patches have no usable signal (see the module docs); ``(B,)`` bool.
 
     Parameters
     ----------
     patches : (B, 84, 84) ndarray
-        On the model scale (0 = black, 1 = full scale).
+        On the model scale (0 = black, 1 = full scale) once multiplied by ``scale``.
+    scale : float
+        Factor to the model scale, for patches still in the image's own pixels.
 
     Examples
     --------
@@ -178,7 +193,7 @@ def nothing_to_judge(patches):
     [True, True, False]
     """
     # Every third row (28 x 84 pixels) measures spread, noise and clipping well, at a third of the cost.
-    sample = np.ascontiguousarray(np.asarray(patches, dtype=np.float32)[:, ::3, :])
+    sample = np.multiply(np.asarray(patches)[:, ::3, :], np.float32(scale), dtype=np.float32, order="C")
     count = sample.shape[1] * sample.shape[2]
     unclipped = np.count_nonzero((sample > 0) & (sample < 1), axis=(1, 2)) / count
     centred = sample - sample.mean(axis=(1, 2), keepdims=True)

@@ -106,8 +106,23 @@ def scale_rule(dtype, max_value=None):
 def scale_checked(arr, *, max_value=None):
     """Pixels of a plane :func:`check_plane` accepted, on the model scale (float32, same shape).
 
+    Raises :class:`ImageError` as :func:`check_values` does.
+    """
+    check_values(arr, max_value=max_value)
+    return np.multiply(arr, scale_factor(arr.dtype, max_value), dtype=np.float32, order="C")
+
+
+def scale_factor(dtype, max_value=None):
+    """The float32 factor that brings pixels of ``dtype`` to the model scale (the rule above)."""
+    return np.float32(1.0 / scale_rule(dtype, max_value)[0])
+
+
+def check_values(arr, *, max_value=None):
+    """Check that the values of ``arr`` are finite and fit the scale rule.
+
     Raises :class:`ImageError` for NaN or infinite values and for values outside the
-    scale rule. :func:`model.predict` calls it on each batch of patches as it streams.
+    scale rule. :func:`model.predict` calls it on each row of patches as it streams,
+    and scales only the patches it sends to the network.
     """
     divisor, rule = scale_rule(arr.dtype, max_value)
     if arr.dtype in (np.uint8, np.uint16) and max_value is None:
@@ -121,7 +136,6 @@ def scale_checked(arr, *, max_value=None):
                 if arr.dtype.kind == "f" and max_value is None else "")
         raise ImageError(
             f"`image` values span {lo:g}..{hi:g}, outside 0..{divisor:g} ({rule}).{hint}")
-    return np.multiply(arr, np.float32(1.0 / divisor), dtype=np.float32, order="C")
 
 
 def max_value_for_scale(scale):

@@ -5,6 +5,7 @@ import pytest
 from model import ImageError, predict
 from model.constants import PATCH_SIZE
 from model.patches import nothing_to_judge, patch_rows, rebatch
+from model.scaling import scale_factor
 from model.tiling import tile_grid
 
 
@@ -20,12 +21,15 @@ class RowRecorder:
         return self.array[key]
 
 
-def test_rows_keep_patches_in_order_and_scaled():
+def test_rows_keep_patches_in_order_and_rebatch_scales_them():
     image = (np.arange(300 * 400) % 65536).astype(np.uint16).reshape(300, 400)
     origins, _ = tile_grid(image.shape)
     rows = list(patch_rows(image, origins))
     assert [at.tolist() for at, _ in rows] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
-    patches = np.concatenate([p for _, p in rows])
+    for (r, c), patch in zip(origins, np.concatenate([p for _, p in rows])):
+        np.testing.assert_array_equal(patch, image[r:r + PATCH_SIZE, c:c + PATCH_SIZE])
+    (at, patches), = rebatch(rows, len(origins), scale=scale_factor(image.dtype))
+    assert at.tolist() == list(range(len(origins)))
     assert patches.dtype == np.float32 and patches.flags.c_contiguous
     for (r, c), patch in zip(origins, patches):
         np.testing.assert_allclose(patch, image[r:r + PATCH_SIZE, c:c + PATCH_SIZE] / 65535, rtol=1e-6)
@@ -39,6 +43,12 @@ def test_rebatch_fills_every_batch_but_the_last():
     items = np.concatenate([x for _, x in batches])
     assert at.tolist() == [0, 1, 2, 20, 21, 22, 23, 30, 40, 41, 42, 43, 44, 45]
     assert items[:, 0].tolist() == [0, 0, 0, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4]
+    assert items.dtype == np.float32
+
+
+def test_a_row_longer_than_a_batch_is_split():
+    pieces = [(np.arange(7), np.arange(7)[:, None] * np.ones(3))]
+    assert [x[:, 0].tolist() for _, x in rebatch(pieces, 3, scale=2.0)] == [[0, 2, 4], [6, 8, 10], [12]]
 
 
 def test_only_the_rows_under_the_patches_are_read():
@@ -74,6 +84,8 @@ def test_nothing_to_judge_rule(rng):
              "smooth gradient (a blurred cell)": (gradient, False)}
     verdict = nothing_to_judge(np.stack([p for p, _ in cases.values()]))
     assert dict(zip(cases, verdict.tolist())) == {name: expected for name, (_, expected) in cases.items()}
+    counts = np.round(np.stack([p for p, _ in cases.values()]) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(nothing_to_judge(counts, scale_factor(np.uint16)), verdict)
 
 
 def test_a_zero_filled_image_has_nothing_to_judge(shipped_model):
