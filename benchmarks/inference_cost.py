@@ -1,4 +1,5 @@
-"""Inference cost per 84x84 patch: the shipped network (lean, v2), v1's (compact) and the paper's, same run.
+"""Inference cost per 84x84 patch: the shipped network (lean, v2) in int8, bfloat16 and float32, v1's
+(compact) and the paper's, same run.
 
 Run: ``python -m benchmarks.inference_cost`` (prints a markdown table). Untrained
 weights time the same as trained ones, so every network is built fresh.
@@ -14,8 +15,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from model.training.architectures import build  # noqa: E402
-from model.training.export import bfloat16_twin  # noqa: E402
+from model.training.architectures import activation_limits, build, quantized  # noqa: E402
+from model.training.export import bfloat16_twin, int8_logits  # noqa: E402
 
 PATCHES = 576  # one 2048x2048 image
 
@@ -37,10 +38,10 @@ def multiply_adds(net):
     return total
 
 
-def patches_per_second(nets, repeats=7):
-    """Patches per second of each network, timed in turns (so a busy moment hits them alike)."""
-    runs = {name: tf.function(lambda x, net=net: net(x, training=False)) for name, net in nets.items()}
-    x = tf.constant(np.random.default_rng(0).random((PATCHES, 84, 84, 1), dtype=np.float32) * 0.1)
+def patches_per_second(calls, repeats=7):
+    """Patches per second of each ``patches -> logits`` call, timed in turns (so a busy moment hits them alike)."""
+    runs = {name: tf.function(call) for name, call in calls.items()}
+    x = tf.constant(_patches())
     times = {name: [] for name in runs}
     for run in runs.values():
         run(x)  # trace and warm up
@@ -52,21 +53,29 @@ def patches_per_second(nets, repeats=7):
     return {name: PATCHES / statistics.median(t) for name, t in times.items()}
 
 
+def _patches():
+    return np.random.default_rng(0).random((PATCHES, 84, 84, 1), dtype=np.float32) * 0.1
+
+
 def report():
     """The markdown table, as the benchmark suite includes it."""
     nets = {name: build(name) for name in ("lean", "compact", "paper")}
-    nets = {"lean, bfloat16": bfloat16_twin(nets["lean"]), **nets}
-    speed = patches_per_second(nets)
+    int8 = quantized(nets["lean"], activation_limits(nets["lean"], _patches()))
+    nets = {"lean, int8": int8, "lean, bfloat16": bfloat16_twin(nets["lean"]), **nets}
+    calls = {name: (lambda x, net=net: net(x, training=False)) for name, net in nets.items()}
+    calls["lean, int8"] = int8_logits(int8)
+    speed = patches_per_second(calls)
     lines = ["| network | parameters | multiply-adds / patch | FLOPs / patch | patches/s (batch of 576) |",
              "|---|---|---|---|---|"]
     for name, net in nets.items():
         macs = multiply_adds(net)
         lines.append(f"| {name} | {net.count_params() / 1e6:.3f} M | {macs / 1e6:.1f} M | {2 * macs / 1e6:.1f} M "
                      f"| {speed[name]:.0f} |")
-    v2, v1 = speed["lean, bfloat16"], speed["compact"]
-    lines += ["", f"lean in bfloat16 (v2 where the CPU has native bfloat16) vs compact in float32 (v1): "
+    v2, v1 = speed["lean, int8"], speed["compact"]
+    lines += ["", f"lean in int8 (v2.4 where the CPU has 8-bit dot products) vs compact in float32 (v1): "
                   f"{v2 / v1:.2f}x the throughput, {v1 / v2:.2f} of the time; "
-                  f"lean in float32: {v1 / speed['lean']:.2f} of v1's time; "
+                  f"lean in bfloat16: {v1 / speed['lean, bfloat16']:.2f} of v1's time; "
+                  f"in float32: {v1 / speed['lean']:.2f}; "
                   f"vs the paper's network: {v2 / speed['paper']:.1f}x the throughput"]
     return "\n".join(lines)
 

@@ -14,7 +14,11 @@ by this package also have a signature ``predict_patches`` (``patches``
 into a mosaic and unpacking them again; other models are fed mosaics. Their
 ``predict_patches_bfloat16`` computes the convolutions in bfloat16: it is
 used where the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX),
-where it takes about 0.6 of the float32 time, unless ``FOCUS_QUALITY_PRECISION=float32``.
+where it takes about 0.6 of the float32 time. A model trained on the 8-bit grid
+has ``predict_patches_int8`` instead, used where the CPU has 8-bit dot products
+(AVX-512 VNNI, AVX-VNNI or AMX) and TensorFlow's oneDNN kernels are on; its
+``predict_patches`` computes the same rounding in float32. ``FOCUS_QUALITY_PRECISION``
+overrides the choice.
 """
 import contextlib
 import functools
@@ -44,9 +48,15 @@ PATCH_SIGNATURE = "predict_patches"
 #: The same with bfloat16 convolutions.
 BFLOAT16_PATCH_SIGNATURE = "predict_patches_bfloat16"
 
-#: Environment variable choosing the arithmetic: ``float32`` or ``bfloat16`` (default: bfloat16 where native).
+#: The same in 8-bit integer arithmetic (models trained on the 8-bit grid).
+INT8_PATCH_SIGNATURE = "predict_patches_int8"
+
+#: Environment variable choosing the arithmetic (default: the fastest this CPU has natively).
 PRECISION_VARIABLE = "FOCUS_QUALITY_PRECISION"
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "int8")
+
+#: Signature of each precision; a model without it falls back to the next precision down.
+_SIGNATURES = {"int8": INT8_PATCH_SIGNATURE, "bfloat16": BFLOAT16_PATCH_SIGNATURE, "float32": PATCH_SIGNATURE}
 
 _LOCK = threading.Lock()
 _CACHE = {}
@@ -60,8 +70,9 @@ def load_model(path=None, precision=None):
     """The focus model at ``path`` (default: the one shipped in the package).
 
     Each folder is loaded once per process and shared by every caller and thread.
-    ``precision`` is ``"float32"`` or ``"bfloat16"``; by default
-    :data:`PRECISION_VARIABLE` decides, else :func:`default_precision`.
+    ``precision`` is ``"float32"``, ``"bfloat16"`` or ``"int8"``; by default
+    :data:`PRECISION_VARIABLE` decides, else :func:`default_precision`. A model
+    without that precision's signature runs in the best one it has (``.precision``).
 
     Raises
     ------
@@ -81,19 +92,30 @@ def load_model(path=None, precision=None):
         return model
 
 
-@functools.cache
-def default_precision():
-    """``bfloat16`` where the CPU computes it natively (AVX-512 BF16 or AMX, Linux), else ``float32``.
+#: CPU flags (Linux ``/proc/cpuinfo``) of native 8-bit dot products and of native bfloat16.
+_INT8_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
+_BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
-    Elsewhere bfloat16 is emulated and slower than float32. Read once per
-    process: ``predict`` asks on every image, and ``/proc/cpuinfo`` grows with
-    the number of cores.
+
+def default_precision():
+    """``int8`` where the CPU has 8-bit dot products (AVX-512 VNNI, AVX-VNNI or AMX), else
+    ``bfloat16`` where it computes bfloat16 natively (AVX-512 BF16 or AMX), else ``float32``.
+
+    Elsewhere these are emulated and slower than float32.
     """
+    flags = _cpu_flags()
+    if flags & _INT8_FLAGS:
+        return "int8"
+    return "bfloat16" if flags & _BFLOAT16_FLAGS else "float32"
+
+
+@functools.cache
+def _cpu_flags():
+    """Read once per process: ``predict`` asks on every image, and ``/proc/cpuinfo`` grows with the cores."""
     try:
-        cpu = Path("/proc/cpuinfo").read_text()
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return "float32"
-    return "bfloat16" if ("avx512_bf16" in cpu or "amx_bf16" in cpu) else "float32"
+        return frozenset()
 
 
 def limit_threads(threads):
@@ -177,19 +199,40 @@ class FocusModel:
             self._serve = self._loaded.signatures["serving_default"]
         except Exception as exc:
             raise ModelError(f"{self.path} is not a usable SavedModel: {exc}") from None
-        signatures = self._loaded.signatures
-        if precision == "bfloat16" and BFLOAT16_PATCH_SIGNATURE in signatures:
-            self.precision, self._patch_fn = precision, signatures[BFLOAT16_PATCH_SIGNATURE]
-        else:  # models without a bfloat16 signature run in float32 whatever was asked
-            self.precision, self._patch_fn = "float32", signatures.get(PATCH_SIGNATURE)
+        self._tf = tf
+        self.precision, self._patch_fn = self._patch_signature(precision)
         inputs = self._serve.structured_input_signature[1]
         outputs = self._serve.structured_outputs
         if "input" not in inputs or "probabilities" not in outputs:
             raise ModelError(
                 f"{self.path}: serving_default must take `input` and return `probabilities`; "
                 f"it takes {sorted(inputs)} and returns {sorted(outputs)}")
-        self._tf = tf
         LOGGER.debug("loaded focus model from %s (%s)", self.path, self.precision)
+
+    def _patch_signature(self, precision):
+        """``(precision, signature)``: the one asked for if the model has it and it runs here, else
+        bfloat16 (only where it is native), else float32.
+
+        An int8 signature needs TensorFlow's oneDNN kernels, which ``TF_ENABLE_ONEDNN_OPTS=0``
+        turns off, so it is tried on one patch first.
+        """
+        signatures = self._loaded.signatures
+        native = ["bfloat16"] if precision == "int8" and _cpu_flags() & _BFLOAT16_FLAGS else []
+        for name in dict.fromkeys([precision, *native, "float32"]):
+            function = signatures.get(_SIGNATURES[name])
+            if function is None or (name == "int8" and not self._runs(function)):
+                continue
+            return name, function
+        return "float32", None  # the original contract only: fed mosaics
+
+    def _runs(self, function):
+        try:
+            function(patches=self._tf.zeros([1, PATCH_SIZE, PATCH_SIZE, 1]))
+        except self._tf.errors.OpError as exc:
+            LOGGER.debug("int8 signature of %s does not run here (%s); using a float signature",
+                         self.path, str(exc).splitlines()[0])
+            return False
+        return True
 
     def predict_patches(self, patches):
         """Probabilities ``(B, 11)`` for patches ``(B, 84, 84)`` on the model scale, in one call."""

@@ -103,3 +103,43 @@ def test_binary_protocol_tunes_plls_on_validation_only():
     result = binary_protocol(cases)
     assert result["validation_images"] == 22 and result["test_images"] == 198
     assert result["model_f_score"] == 1.0 and result["plls_f_score"] > 0.9
+
+
+def test_quantize8_rounds_onto_the_8_bit_grid():
+    from model.training.architectures import Quantize8
+
+    x = np.array([[-3.0, -0.004, 0.0, 0.004, 0.006, 1.234, 9.0]], np.float32)
+    unsigned = Quantize8(2.55)(x).numpy()  # 255 steps of 0.01 over [0, 2.55]
+    np.testing.assert_allclose(unsigned, [[0, 0, 0, 0, 0.01, 1.23, 2.55]], atol=1e-6)
+    signed = Quantize8(1.27, signed=True)(x).numpy()  # 127 steps of 0.01 each side of 0
+    np.testing.assert_allclose(signed, [[-1.27, 0, 0, 0, 0.01, 1.23, 1.27]], atol=1e-6)
+
+
+def test_quantizing_needs_a_trained_model_to_start_from():
+    from model.training.train import train
+
+    with pytest.raises(ValueError, match="give start_from"):
+        train([HFF], "unused", quantize=True)
+
+
+def test_quantized_fine_tuning_writes_an_int8_model(tmp_path, untrained_model_dir, in_focus_image):
+    """--quantize: the exported int8 signature computes what its float32 signature emulates."""
+    from model.predictor import default_precision
+
+    run_cli("train", HFF, "--output", tmp_path / "q", "--steps", "3", "--batch-size", "8", "--hold-out",
+            "--architecture", "compact", "--start-from", untrained_model_dir, "--quantize")
+    emulated, int8 = load_model(tmp_path / "q", precision="float32"), load_model(tmp_path / "q", precision="int8")
+    assert emulated.precision == "float32"
+    assert int8.precision == ("int8" if default_precision() == "int8" else int8.precision)
+    a, b = predict(in_focus_image, model=emulated), predict(in_focus_image, model=int8)
+    logits_a, logits_b = np.log(a.patch_probabilities), np.log(b.patch_probabilities)
+    difference = (logits_a - logits_a.mean(1, keepdims=True)) - (logits_b - logits_b.mean(1, keepdims=True))
+    assert np.abs(difference).max() < 0.05
+    assert np.abs(logits_a - logits_a.mean(1, keepdims=True)).max() > 0.05  # not uniform: the check can fail
+
+
+def test_start_from_a_model_of_another_architecture_is_refused(tmp_path, untrained_model_dir):
+    proc = subprocess.run([sys.executable, "-m", "model", "train", str(HFF), "--output", str(tmp_path / "x"),
+                           "--steps", "1", "--hold-out", "--architecture", "lean", "--start-from",
+                           str(untrained_model_dir)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "does not hold a lean network" in proc.stderr

@@ -1,5 +1,7 @@
 """Patch classifiers: ``(N, 84, 84, 1)`` float32 patches on the model scale -> ``(N, 11)`` logits."""
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from ..constants import NUM_LEVELS, PATCH_SIZE
@@ -68,6 +70,87 @@ def _standardised_pooled(name, body):
     x = body(PatchStandardization()(inputs))
     x = layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
     return keras.Model(inputs, layers.Dense(NUM_LEVELS, name="logits")(x), name=name)
+
+
+@keras.saving.register_keras_serializable(package="focus_quality")
+class Quantize8(layers.Layer):
+    """Rounds activations to the 8-bit grid of the int8 network: 255 steps over ``[0, limit]``
+    (after a ReLU), or 254 over ``[-limit, limit]`` with ``signed`` (the standardised patch).
+
+    Values beyond the limit are clipped, as the int8 network clips them. Gradients
+    pass straight through inside the limits, so a network can learn around the rounding.
+    """
+
+    def __init__(self, limit, signed=False, **kwargs):
+        super().__init__(**kwargs)
+        self.limit, self.signed = float(limit), bool(signed)
+
+    def call(self, x):
+        low = -self.limit if self.signed else 0.0
+        return tf.quantization.fake_quant_with_min_max_vars(x, low, self.limit, num_bits=8,
+                                                            narrow_range=self.signed)
+
+    def get_config(self):
+        return {**super().get_config(), "limit": self.limit, "signed": self.signed}
+
+
+@keras.saving.register_keras_serializable(package="focus_quality")
+class Int8Conv2D(layers.Conv2D):
+    """A convolution whose kernel is rounded to 8 bits per output channel (127 steps each side of 0)."""
+
+    def quantized_kernel(self):
+        """``(int8 kernel, per-channel limit)``: the kernel is ``int8 * limit / 127``."""
+        kernel = self.kernel.numpy()
+        limit = np.abs(kernel).max(axis=(0, 1, 2))
+        limit[limit == 0] = 1.0
+        return np.clip(np.round(kernel / limit * 127), -127, 127).astype(np.int8), limit.astype(np.float32)
+
+    def call(self, inputs):
+        kernel = tf.cast(self.kernel, tf.float32)
+        limit = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(kernel), axis=[0, 1, 2]), 1e-12))
+        kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(kernel, -limit, limit, num_bits=8,
+                                                                          narrow_range=True)
+        x = tf.nn.conv2d(inputs, tf.cast(kernel, inputs.dtype), self.strides, self.padding.upper())
+        return self.activation(tf.nn.bias_add(x, tf.cast(self.bias, x.dtype)))
+
+
+def activation_limits(classifier, patches, percentile=99.99):
+    """The 8-bit ranges of a conv stack: the ``percentile`` of the standardised patches' |value| and of
+    each convolution's output, on ``patches`` (training patches: a few thousand are plenty).
+
+    A percentile, not the maximum: a handful of outliers would otherwise stretch the
+    grid and coarsen it for every other value.
+    """
+    standardised = next(l for l in classifier.layers if isinstance(l, PatchStandardization))
+    convs = [l for l in classifier.layers if isinstance(l, layers.Conv2D)]
+    probe = keras.Model(classifier.inputs, [standardised.output] + [c.output for c in convs])
+    outputs = [np.abs(o) for o in probe.predict(patches, batch_size=256, verbose=0)]
+    return [float(np.percentile(o, percentile)) for o in outputs]
+
+
+def quantized(classifier, limits):
+    """``classifier`` (a standardised stack of ReLU convolutions, as :func:`lean`) on the 8-bit grid.
+
+    Its patch, every convolution's output (``limits`` from :func:`activation_limits`)
+    and its kernels are rounded as the int8 network rounds them, so that training it
+    teaches the weights to live with the rounding; the int8 export
+    (:func:`model.training.export.int8_logits`) then computes the same function with
+    8-bit integer arithmetic (AVX-512 VNNI).
+    """
+    convs = [l for l in classifier.layers if isinstance(l, layers.Conv2D)]
+    if len(limits) != len(convs) + 1:
+        raise ValueError(f"{len(convs)} convolutions need {len(convs) + 1} limits, got {len(limits)}")
+
+    def body(x):
+        x = Quantize8(limits[0], signed=True)(x)
+        for conv, limit in zip(convs, limits[1:]):
+            config = {k: v for k, v in conv.get_config().items() if k not in ("name", "dtype")}
+            x = Quantize8(limit)(Int8Conv2D(**config)(x))
+        return x
+
+    twin = _standardised_pooled(f"{classifier.name}_int8", body)
+    twin.set_weights(classifier.get_weights())
+    return twin
 
 
 def paper():

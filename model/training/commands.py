@@ -43,6 +43,9 @@ def add_commands(commands):
                         "give no names to train on everything)")
     t.add_argument("--cache", metavar="DIR", help="keep the prepared (blurred) sources here for later runs")
     t.add_argument("--teacher", metavar="MODEL", help="distil from this SavedModel (a larger network trained first)")
+    t.add_argument("--start-from", metavar="MODEL", help="continue from this SavedModel's weights (same architecture)")
+    t.add_argument("--quantize", action="store_true",
+                   help="fine-tune --start-from on the 8-bit grid: the model gets an int8 signature (VNNI CPUs)")
     t.add_argument("--teacher-weight", type=float, default=0.7,
                    help="share of the loss taken against the teacher's distributions (default 0.7)")
 
@@ -107,7 +110,8 @@ def _train(args):
     held_out = HELD_OUT_SOURCES if args.hold_out is None else tuple(args.hold_out)
     train(args.images, args.output, architecture=args.architecture, steps=args.steps,
           batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, held_out=held_out,
-          cache=args.cache, teacher=args.teacher, teacher_weight=args.teacher_weight)
+          cache=args.cache, teacher=args.teacher, teacher_weight=args.teacher_weight,
+          start_from=args.start_from, quantize=args.quantize)
     print(f"model written to {args.output}")
     return 0
 

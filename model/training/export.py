@@ -6,15 +6,21 @@ float32 ``(H, W)`` image and returns ``probabilities`` and ``patches`` for its
 the patches themselves, which is what :func:`model.predict` uses, and
 ``predict_patches_bfloat16`` the same with the convolutions computed in
 bfloat16 (what the predictor picks on CPUs with native bfloat16 arithmetic).
+A network on the 8-bit grid (:func:`model.training.architectures.quantized`)
+gets ``predict_patches_int8`` instead: the same function in 8-bit integer
+arithmetic, through oneDNN's int8 convolutions (AVX-512 VNNI); its float32
+signature computes the rounding in float32, for machines without them.
 """
 import hashlib
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ..constants import PATCH_SIZE
-from ..predictor import BFLOAT16_PATCH_SIGNATURE, CHECKSUM_FILE, PATCH_SIGNATURE
+from ..predictor import BFLOAT16_PATCH_SIGNATURE, CHECKSUM_FILE, INT8_PATCH_SIGNATURE, PATCH_SIGNATURE
+from .architectures import Int8Conv2D, PatchStandardization, Quantize8
 
 _PATCHES = tf.TensorSpec([None, PATCH_SIZE, PATCH_SIZE, 1], tf.float32, name="patches")
 
@@ -36,13 +42,66 @@ def bfloat16_twin(classifier):
     return twin
 
 
+def int8_logits(classifier):
+    """``patches -> logits`` for a network on the 8-bit grid, in 8-bit integer arithmetic.
+
+    Each convolution is one fused oneDNN kernel (``QuantizedConv2DWithBiasAndReluAndRequantize``):
+    uint8 activations (int8 for the signed patch) times per-channel int8 kernels, int32
+    sums, the float32 bias, ReLU, and rounding onto the next layer's 8-bit grid. The
+    kernels are graph constants, as the kernel requires.
+    """
+    stack = [l for l in classifier.layers if isinstance(l, (Int8Conv2D, Quantize8))]
+    convs = list(zip(stack[1::2], stack[2::2]))
+    if not (stack and isinstance(stack[0], Quantize8) and stack[0].signed and len(stack) % 2 == 1
+            and all(isinstance(c, Int8Conv2D) and c.get_config()["activation"] == "relu"
+                    and isinstance(q, Quantize8) for c, q in convs)):
+        raise ValueError(f"{classifier.name} is not a network on the 8-bit grid (see architectures.quantized)")
+    standardise = next(l for l in classifier.layers if isinstance(l, PatchStandardization))
+    pooled = [next(l for l in classifier.layers if isinstance(l, kind))  # in the order the classifier joins them
+              for kind in (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)]
+    logits = classifier.get_layer("logits")
+    first = stack[0].limit
+    layers = [(*conv.quantized_kernel(), conv.bias.numpy(), conv.strides[0], out.limit) for conv, out in convs]
+
+    def run(patches):
+        q, _, _ = tf.raw_ops.QuantizeV2(input=standardise(patches), min_range=-first, max_range=first, T=tf.qint8,
+                                        mode="SCALED")
+        limit_in = first
+        for i, (kernel, kernel_limit, bias, stride, limit_out) in enumerate(layers):
+            q, _, _ = tf.raw_ops.QuantizedConv2DWithBiasAndReluAndRequantize(
+                input=q, filter=tf.constant(kernel, tf.qint8), bias=tf.constant(bias),
+                min_input=-limit_in if i == 0 else 0.0, max_input=limit_in,
+                min_filter=tf.constant(-kernel_limit), max_filter=tf.constant(kernel_limit),
+                min_freezed_output=0.0, max_freezed_output=limit_out,
+                strides=[1, stride, stride, 1], padding="SAME", out_type=tf.quint8)
+            limit_in = limit_out
+        x = tf.quantization.dequantize(q, 0.0, limit_in, mode="SCALED")
+        return logits(tf.concat([pool(x) for pool in pooled], axis=1))
+
+    return run
+
+
 class _Serving(tf.Module):
     def __init__(self, classifier):
         super().__init__()
         self.classifier = classifier
-        self.classifier_bfloat16 = bfloat16_twin(classifier)
+        if any(isinstance(layer, Quantize8) for layer in classifier.layers):
+            self.fast_signature, fast_logits = INT8_PATCH_SIGNATURE, int8_logits(classifier)
+        else:
+            self.classifier_bfloat16 = bfloat16_twin(classifier)
+            self.fast_signature = BFLOAT16_PATCH_SIGNATURE
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="input")])
+            def fast_logits(patches):
+                return tf.cast(self.classifier_bfloat16(patches, training=False), tf.float32)
+
+        def predict_fast(patches):
+            return {"probabilities": tf.nn.softmax(fast_logits(patches))}
+
+        self.predict_fast = tf.function(predict_fast, input_signature=[_PATCHES], autograph=False)
+
+    # No autograph: these have no Python control flow on tensors, and converting them once
+    # ended a 6000-step training run in a RecursionError at export.
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="input")], autograph=False)
     def serve(self, input):  # noqa: A002 - the contract's input name
         rows = tf.shape(input)[0] // PATCH_SIZE
         cols = tf.shape(input)[1] // PATCH_SIZE
@@ -51,14 +110,9 @@ class _Serving(tf.Module):
         patches = tf.reshape(tf.transpose(patches, [0, 2, 1, 3]), [-1, PATCH_SIZE, PATCH_SIZE, 1])
         return {"probabilities": self.predict(patches)["probabilities"], "patches": patches}
 
-    @tf.function(input_signature=[_PATCHES])
+    @tf.function(input_signature=[_PATCHES], autograph=False)
     def predict(self, patches):
         return {"probabilities": tf.nn.softmax(self.classifier(patches, training=False))}
-
-    @tf.function(input_signature=[_PATCHES])
-    def predict_bfloat16(self, patches):
-        logits = tf.cast(self.classifier_bfloat16(patches, training=False), tf.float32)
-        return {"probabilities": tf.nn.softmax(logits)}
 
 
 def export_saved_model(classifier, folder):
@@ -67,8 +121,23 @@ def export_saved_model(classifier, folder):
     module = _Serving(classifier)
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve,
                                                          PATCH_SIGNATURE: module.predict,
-                                                         BFLOAT16_PATCH_SIGNATURE: module.predict_bfloat16})
+                                                         module.fast_signature: module.predict_fast})
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(folder).as_posix()}"
              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CHECKSUM_FILE]
     (folder / CHECKSUM_FILE).write_text("\n".join(lines) + "\n")
     return folder
+
+
+def load_weights(classifier, folder):
+    """Give ``classifier`` the weights of the SavedModel in ``folder`` (exported by this package from the
+    same architecture), and check that both now compute the same probabilities."""
+    loaded = tf.saved_model.load(str(folder))  # held: its variables die with it
+    function = loaded.signatures[PATCH_SIGNATURE]
+    try:
+        classifier.set_weights([v.numpy() for v in function.variables])
+    except ValueError as exc:
+        raise ValueError(f"{folder} does not hold a {classifier.name} network: {exc}") from None
+    probe = tf.random.stateless_uniform([4, PATCH_SIZE, PATCH_SIZE, 1], seed=[0, 0])
+    if not np.allclose(tf.nn.softmax(classifier(probe)), function(patches=probe)["probabilities"], atol=1e-4):
+        raise ValueError(f"{folder} does not hold a {classifier.name} network: its outputs differ")
+    return classifier

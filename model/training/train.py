@@ -11,6 +11,9 @@ from .sources import HELD_OUT_SOURCES
 
 LOGGER = logging.getLogger(__name__)
 
+#: Training patches that set the 8-bit ranges of a quantised network.
+CALIBRATION_PATCHES = 2048
+
 
 def ranked_probability_score(probabilities, levels):
     """Mean RPS: squared distance between predicted and true cumulative distributions.
@@ -48,7 +51,8 @@ def _batches(sources, batch_size, seed, stop):
 
 
 def train(inputs, output, *, architecture="lean", steps=30000, batch_size=64, learning_rate=1e-3, seed=0,
-          held_out=HELD_OUT_SOURCES, workers=2, progress=True, cache=None, teacher=None, teacher_weight=0.7):
+          held_out=HELD_OUT_SOURCES, workers=2, progress=True, cache=None, teacher=None, teacher_weight=0.7,
+          start_from=None, quantize=False):
     """Train a classifier on the in-focus images ``inputs`` and export it to ``output``.
 
     Crops are defocused to a random level, then given the paper's random gain
@@ -57,7 +61,13 @@ def train(inputs, output, *, architecture="lean", steps=30000, batch_size=64, le
     With a ``teacher`` (a SavedModel folder) the loss is distilled: ``teacher_weight``
     of it is the RPS against the teacher's distribution for the same patch, which
     teaches a small network what a larger one learnt, uncertainty included.
+    ``start_from`` (a SavedModel of ``architecture`` exported by this package)
+    continues from its weights; with ``quantize``, on the 8-bit grid
+    (:func:`model.training.architectures.quantized`, its ranges measured on
+    training patches), which gives the exported model its int8 signature.
     """
+    if quantize and start_from is None:
+        raise ValueError("quantize fine-tunes a trained model: give start_from")
     from tqdm import tqdm
 
     from ..predictor import import_tensorflow
@@ -65,9 +75,9 @@ def train(inputs, output, *, architecture="lean", steps=30000, batch_size=64, le
     tf = import_tensorflow()  # first, so that its start-up banners stay off the terminal
     import keras
 
-    from .architectures import build
-    from .export import export_saved_model
-    from .sources import load_sources
+    from .architectures import activation_limits, build, quantized
+    from .export import export_saved_model, load_weights
+    from .sources import load_sources, sample_patches
 
     keras.utils.set_random_seed(seed)
     started = time.time()
@@ -77,6 +87,13 @@ def train(inputs, output, *, architecture="lean", steps=30000, batch_size=64, le
     LOGGER.info("%d training images from sources %s (prepared in %.0f s)", len(sources),
                 sorted({s.source for s in sources}), time.time() - started)
     net = build(architecture)
+    if start_from is not None:
+        net = load_weights(net, start_from)
+    if quantize:
+        calibration = sample_patches(sources, CALIBRATION_PATCHES, np.random.default_rng(seed + 1))[0]
+        limits = activation_limits(net, calibration)
+        LOGGER.info("8-bit ranges of the patch and each convolution: %s", [round(v, 2) for v in limits])
+        net = quantized(net, limits)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01))
     teach = _teacher(teacher) if teacher is not None else None
 
