@@ -55,7 +55,7 @@ INT8_PATCH_SIGNATURE = "predict_patches_int8"
 PRECISION_VARIABLE = "FOCUS_QUALITY_PRECISION"
 PRECISIONS = ("float32", "bfloat16", "int8")
 
-#: Signature of each precision; a model without it falls back to the next precision down.
+#: Signature of each precision (a model without it runs in another: see ``FocusModel._patch_signature``).
 _SIGNATURES = {"int8": INT8_PATCH_SIGNATURE, "bfloat16": BFLOAT16_PATCH_SIGNATURE, "float32": PATCH_SIGNATURE}
 
 _LOCK = threading.Lock()
