@@ -143,3 +143,12 @@ def test_start_from_a_model_of_another_architecture_is_refused(tmp_path, untrain
                            "--steps", "1", "--hold-out", "--architecture", "lean", "--start-from",
                            str(untrained_model_dir)], capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and "does not hold a lean network" in proc.stderr
+
+
+def test_only_standardised_conv_stacks_go_on_the_8_bit_grid():
+    from model.training.architectures import build, quantized
+
+    with pytest.raises(ValueError, match="not paper"):
+        quantized(build("paper"), [1.0] * 3)
+    with pytest.raises(ValueError, match="need 7 limits"):
+        quantized(build("lean"), [1.0] * 3)

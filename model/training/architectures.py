@@ -121,8 +121,7 @@ def activation_limits(classifier, patches, percentile=99.99):
     A percentile, not the maximum: a handful of outliers would otherwise stretch the
     grid and coarsen it for every other value.
     """
-    standardised = next(l for l in classifier.layers if isinstance(l, PatchStandardization))
-    convs = [l for l in classifier.layers if isinstance(l, layers.Conv2D)]
+    standardised, convs = _conv_stack(classifier)
     probe = keras.Model(classifier.inputs, [standardised.output] + [c.output for c in convs])
     outputs = [np.abs(o) for o in probe.predict(patches, batch_size=256, verbose=0)]
     return [float(np.percentile(o, percentile)) for o in outputs]
@@ -137,7 +136,7 @@ def quantized(classifier, limits):
     (:func:`model.training.export.int8_logits`) then computes the same function with
     8-bit integer arithmetic (AVX-512 VNNI).
     """
-    convs = [l for l in classifier.layers if isinstance(l, layers.Conv2D)]
+    _, convs = _conv_stack(classifier)
     if len(limits) != len(convs) + 1:
         raise ValueError(f"{len(convs)} convolutions need {len(convs) + 1} limits, got {len(limits)}")
 
@@ -151,6 +150,17 @@ def quantized(classifier, limits):
     twin = _standardised_pooled(f"{classifier.name}_int8", body)
     twin.set_weights(classifier.get_weights())
     return twin
+
+
+def _conv_stack(classifier):
+    """``(standardisation layer, convolutions)`` of a network built by :func:`_standardised_pooled`."""
+    allowed = (layers.InputLayer, PatchStandardization, layers.Conv2D, layers.GlobalAveragePooling2D,
+               layers.GlobalMaxPooling2D, layers.Concatenate, layers.Dense)
+    if not all(isinstance(layer, allowed) for layer in classifier.layers):
+        raise ValueError(f"only standardised stacks of convolutions (lean, compact) go on the 8-bit grid, "
+                         f"not {classifier.name}")
+    standardised = [l for l in classifier.layers if isinstance(l, PatchStandardization)]
+    return standardised[0], [l for l in classifier.layers if isinstance(l, layers.Conv2D)]
 
 
 def paper():
