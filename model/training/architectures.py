@@ -100,18 +100,22 @@ class Int8Conv2D(layers.Conv2D):
 
     def quantized_kernel(self):
         """``(int8 kernel, per-channel limit)``: the kernel is ``int8 * limit / 127``."""
-        kernel = self.kernel.numpy()
-        limit = np.abs(kernel).max(axis=(0, 1, 2))
-        limit[limit == 0] = 1.0
-        return np.clip(np.round(kernel / limit * 127), -127, 127).astype(np.int8), limit.astype(np.float32)
+        kernel, limit = (t.numpy() for t in self._rounded_kernel())
+        steps = np.rint(kernel / limit * 127).astype(np.int8)
+        limit[~steps.any(axis=(0, 1, 2))] = 1.0  # an all-zero channel fits any limit; 1 keeps oneDNN's scales finite
+        return steps, limit
 
     def call(self, inputs):
-        kernel = tf.cast(self.kernel, tf.float32)
-        limit = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(kernel), axis=[0, 1, 2]), 1e-12))
-        kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(kernel, -limit, limit, num_bits=8,
-                                                                          narrow_range=True)
+        kernel, _ = self._rounded_kernel()
         x = tf.nn.conv2d(inputs, tf.cast(kernel, inputs.dtype), self.strides, self.padding.upper())
         return self.activation(tf.nn.bias_add(x, tf.cast(self.bias, x.dtype)))
+
+    def _rounded_kernel(self):
+        """The kernel on its 8-bit grid, and the per-channel limit (its largest |weight|) the grid spans."""
+        kernel = tf.cast(self.kernel, tf.float32)
+        limit = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(kernel), axis=[0, 1, 2]), 1e-12))
+        return tf.quantization.fake_quant_with_min_max_vars_per_channel(kernel, -limit, limit, num_bits=8,
+                                                                        narrow_range=True), limit
 
 
 def activation_limits(classifier, patches, percentile=99.99):
