@@ -80,15 +80,15 @@ def train(inputs, output, *, architecture="lean", steps=30000, batch_size=64, le
     from .sources import load_sources, sample_patches
 
     keras.utils.set_random_seed(seed)
+    net = build(architecture)
+    if start_from is not None:  # before the sources are prepared: a wrong model fails at once
+        net = load_weights(net, start_from)
     started = time.time()
     sources = load_sources(inputs, exclude_sources=held_out, workers=workers, seed=seed, cache=cache)
     if not sources:
         raise ValueError(f"no training images left in {list(inputs)} after holding out {held_out}")
     LOGGER.info("%d training images from sources %s (prepared in %.0f s)", len(sources),
                 sorted({s.source for s in sources}), time.time() - started)
-    net = build(architecture)
-    if start_from is not None:
-        net = load_weights(net, start_from)
     if quantize:
         calibration = sample_patches(sources, CALIBRATION_PATCHES, np.random.default_rng(seed + 1))[0]
         limits = activation_limits(net, calibration)
