@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from model import load_model, predict
-from model.training.evaluation import Case, binary_protocol, f_score, within
+from model.training.evaluation import Case, binary_protocol, brightness_robustness, f_score, within
 from model.training.plls import power_log_log_slope
 from model.training.simulator import defocus
 
@@ -103,6 +103,17 @@ def test_binary_protocol_tunes_plls_on_validation_only():
     result = binary_protocol(cases)
     assert result["validation_images"] == 22 and result["test_images"] == 198
     assert result["model_f_score"] == 1.0 and result["plls_f_score"] > 0.9
+
+
+def test_sweep_moves_ignore_settings_with_nothing_to_judge_wherever_they_fall():
+    def sweep(levels):
+        return [Case("a.tif", "a", "nuclei", "widefield", "thin", 5, gain, 0.0, level, level, False, 0.5, -2.0)
+                for gain, level in zip((1.0, 0.2, 5.0), levels)]
+
+    for levels in ([5, np.nan, 7], [np.nan, 5, 7], [5, 7, np.nan]):
+        result = brightness_robustness(sweep(levels))
+        assert result["max_level_move"] == 2 and result["with_nothing_to_judge"] == 1
+    assert brightness_robustness(sweep([np.nan] * 3))["fraction_moving_at_most_one"] == 1.0
 
 
 def test_quantize8_rounds_onto_the_8_bit_grid():

@@ -198,14 +198,20 @@ def binary_protocol(cases, seed=0, validation_fraction=0.1):
 
 
 def brightness_robustness(cases):
-    """How far the whole-image level moves under the gain/offset sweep, per (image, variant, level)."""
+    """How far the whole-image level moves under the gain/offset sweep, per (image, variant, level).
+
+    A setting where the image has nothing to judge (level NaN) has no level to move to: the move is taken over
+    the settings that have one, and such images are counted apart.
+    """
     groups = {}
     for c in cases:
         groups.setdefault((c.path, c.variant, c.level), []).append(c.predicted_level)
-    moves = np.array([max(v) - min(v) for v in groups.values() if len(v) > 1])
+    sweeps = [np.array(v, dtype=float) for v in groups.values() if len(v) > 1]
+    moves = np.array([np.ptp(v[~np.isnan(v)]) if (~np.isnan(v)).any() else 0.0 for v in sweeps])
     if not len(moves):
         return {}
     return {"max_level_move": float(moves.max()), "fraction_moving_at_most_one": float(np.mean(moves <= 1)),
+            "with_nothing_to_judge": int(sum(np.isnan(v).any() for v in sweeps)),
             "within_one_by_setting": {f"gain {gain:g}, offset {offset:g}": within(group, 1)
                                       for (gain, offset), group in group_by(cases, "gain", "offset").items()}}
 
