@@ -1,5 +1,5 @@
-"""Inference cost per 84x84 patch: the shipped network (lean, v2) in int8, bfloat16 and float32, v1's
-(compact) and the paper's, same run.
+"""Inference cost per 84x84 patch, same run: the shipped network (v2.5: compact in int8), v2.4's (lean in
+int8; in bfloat16 and float32 for v2 to v2.3), v1's (compact in float32) and the paper's.
 
 Run: ``python -m benchmarks.inference_cost`` (prints a markdown table). Untrained
 weights time the same as trained ones, so every network is built fresh.
@@ -60,10 +60,11 @@ def _patches():
 def report():
     """The markdown table, as the benchmark suite includes it."""
     nets = {name: build(name) for name in ("lean", "compact", "paper")}
-    int8 = quantized(nets["lean"], activation_limits(nets["lean"], _patches()))
-    nets = {"lean, int8": int8, "lean, bfloat16": bfloat16_twin(nets["lean"]), **nets}
+    int8 = {f"{name}, int8": quantized(nets[name], activation_limits(nets[name], _patches()))
+            for name in ("compact", "lean")}
+    nets = {**int8, "lean, bfloat16": bfloat16_twin(nets["lean"]), **nets}
     calls = {name: (lambda x, net=net: net(x, training=False)) for name, net in nets.items()}
-    calls["lean, int8"] = int8_logits(int8)
+    calls.update({name: int8_logits(net) for name, net in int8.items()})
     speed = patches_per_second(calls)
     lines = ["| network | parameters | multiply-adds / patch | FLOPs / patch | patches/s (batch of 576) |",
              "|---|---|---|---|---|"]
@@ -71,11 +72,11 @@ def report():
         macs = multiply_adds(net)
         lines.append(f"| {name} | {net.count_params() / 1e6:.3f} M | {macs / 1e6:.1f} M | {2 * macs / 1e6:.1f} M "
                      f"| {speed[name]:.0f} |")
-    v2, v1 = speed["lean, int8"], speed["compact"]
-    lines += ["", f"lean in int8 (v2.4 where the CPU has 8-bit dot products) vs compact in float32 (v1): "
+    v2, v1 = speed["compact, int8"], speed["compact"]
+    lines += ["", f"compact in int8 (v2.5 where the CPU has 8-bit dot products) vs compact in float32 (v1): "
                   f"{v2 / v1:.2f}x the throughput, {v1 / v2:.2f} of the time; "
-                  f"lean in bfloat16: {v1 / speed['lean, bfloat16']:.2f} of v1's time; "
-                  f"in float32: {v1 / speed['lean']:.2f}; "
+                  f"lean in int8 (v2.4): {v1 / speed['lean, int8']:.2f} of v1's time; "
+                  f"lean in bfloat16 (v2 to v2.3): {v1 / speed['lean, bfloat16']:.2f}; "
                   f"vs the paper's network: {v2 / speed['paper']:.1f}x the throughput"]
     return "\n".join(lines)
 

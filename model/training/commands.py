@@ -30,10 +30,11 @@ def add_commands(commands):
     t.set_defaults(run=_train)
     t.add_argument("images", nargs="+", metavar="IMAGE", help="in-focus image files, folders or globs")
     t.add_argument("-o", "--output", required=True, metavar="DIR", help="SavedModel folder to write")
-    t.add_argument("--architecture", choices=["lean", "compact", "paper"], default="lean",
-                   help="network: lean (shipped), compact (v1) or the paper's (default: lean)")
+    t.add_argument("--architecture", choices=["lean", "compact", "paper"], default="compact",
+                   help="network: compact (v1, and v2.5 on the 8-bit grid), lean (v2-v2.4) or the paper's "
+                        "(default: compact)")
     t.add_argument("--steps", type=int, default=30000,
-                   help="batches to train (default 30000; the shipped student used 45000)")
+                   help="batches to train (default 30000; the 8-bit fine-tuning of v2.5 used 6000)")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--learning-rate", type=float, default=1e-3,
                    help="initial Adam learning rate, cosine-decayed (default 1e-3; the paper used 3e-5)")

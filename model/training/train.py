@@ -50,7 +50,7 @@ def _batches(sources, batch_size, seed, stop):
         yield out.get()
 
 
-def train(inputs, output, *, architecture="lean", steps=30000, batch_size=64, learning_rate=1e-3, seed=0,
+def train(inputs, output, *, architecture="compact", steps=30000, batch_size=64, learning_rate=1e-3, seed=0,
           held_out=HELD_OUT_SOURCES, workers=2, progress=True, cache=None, teacher=None, teacher_weight=0.7,
           start_from=None, quantize=False):
     """Train a classifier on the in-focus images ``inputs`` and export it to ``output``.
