@@ -1,5 +1,5 @@
-"""Inference cost per 84x84 patch, same run: the shipped network (v2.5: compact in int8), v2.4's (lean in
-int8; in bfloat16 and float32 for v2 to v2.3), v1's (compact in float32) and the paper's.
+"""Inference cost per 84x84 patch, same run: compact in int8 (v2.5, shipped) and in float32 (v1), lean in
+int8 (v2.4), bfloat16 (v2 to v2.3) and float32, and the paper's network.
 
 Run: ``python -m benchmarks.inference_cost`` (prints a markdown table). Untrained
 weights time the same as trained ones, so every network is built fresh.
