@@ -141,7 +141,8 @@ def test_quantized_fine_tuning_writes_an_int8_model(tmp_path, untrained_model_di
             "--architecture", "compact", "--start-from", untrained_model_dir, "--quantize")
     emulated, int8 = load_model(tmp_path / "q", precision="float32"), load_model(tmp_path / "q", precision="int8")
     assert emulated.precision == "float32"
-    assert int8.precision == ("int8" if default_precision() == "int8" else int8.precision)
+    if default_precision() == "int8":  # elsewhere the comparison below still holds, whichever signature runs
+        assert int8.precision == "int8"
     a, b = predict(in_focus_image, model=emulated), predict(in_focus_image, model=int8)
     logits_a, logits_b = np.log(a.patch_probabilities), np.log(b.patch_probabilities)
     difference = (logits_a - logits_a.mean(1, keepdims=True)) - (logits_b - logits_b.mean(1, keepdims=True))
