@@ -207,11 +207,12 @@ def brightness_robustness(cases):
     for c in cases:
         groups.setdefault((c.path, c.variant, c.level), []).append(c.predicted_level)
     sweeps = [np.array(v, dtype=float) for v in groups.values() if len(v) > 1]
-    moves = np.array([np.ptp(v[~np.isnan(v)]) if (~np.isnan(v)).any() else 0.0 for v in sweeps])
+    judged = [v[~np.isnan(v)] for v in sweeps]
+    moves = np.array([np.ptp(j) if len(j) else 0.0 for j in judged])
     if not len(moves):
         return {}
     return {"max_level_move": float(moves.max()), "fraction_moving_at_most_one": float(np.mean(moves <= 1)),
-            "with_nothing_to_judge": int(sum(np.isnan(v).any() for v in sweeps)),
+            "with_nothing_to_judge": sum(len(j) < len(v) for j, v in zip(judged, sweeps)),
             "within_one_by_setting": {f"gain {gain:g}, offset {offset:g}": within(group, 1)
                                       for (gain, offset), group in group_by(cases, "gain", "offset").items()}}
 
