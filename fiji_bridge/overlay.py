@@ -7,7 +7,7 @@ frame of a hyperstack), so moving through a stack shows each plane's own patches
 and legend only.
 """
 from model.constants import NUM_LEVELS, PATCH_SIZE
-from model.overlay import border_width, level_color_8bit
+from model.overlay import border_width, level_color_8bit, verdict
 
 from ._java import jimport
 
@@ -46,15 +46,6 @@ def _bind(roi, imp, position):
 def _color(level, certainty=1.0, alpha=255):
     r, g, b = level_color_8bit(level, certainty)
     return jimport("java.awt.Color")(r, g, b, alpha)
-
-
-def verdict(result):
-    """The one-line verdict of a plane, as the legend shows it."""
-    if not result.judged:
-        return "nothing to judge"
-    words = "in focus" if result.in_focus else "out of focus"
-    return (f"level {result.predicted_level} (expected {result.expected_level:.1f}), "
-            f"certainty {result.certainties['aggregate']:.2f}: {words}")
 
 
 def _add_legend(overlay, imp, position, result):

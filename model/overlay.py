@@ -37,12 +37,17 @@ def level_color_8bit(level, certainty=1.0):
 
 
 def display_gray(image):
-    """A 2-D image contrast-stretched (0.5-99.8th percentile) to uint8 for display."""
+    """A 2-D image contrast-stretched (0.5-99.8th percentile) to uint8 for display.
+
+    NaN or infinite pixels (allowed where no patch lies, e.g. a registered
+    image's border) are drawn black and left out of the percentiles.
+    """
     img = np.asarray(image, dtype=np.float64)
-    lo, hi = np.percentile(img, [0.5, 99.8])
+    finite = np.isfinite(img)
+    lo, hi = np.percentile(img[finite], [0.5, 99.8]) if finite.any() else (0.0, 1.0)
     if hi <= lo:
         hi = lo + 1e-12
-    return (np.clip((img - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+    return (np.where(finite, np.clip((img - lo) / (hi - lo), 0, 1), 0) * 255).astype(np.uint8)
 
 
 def border_width(shape):
@@ -105,17 +110,23 @@ def reduced(image, factor, band_rows=1024):
     return out
 
 
+def verdict(result):
+    """The one-line whole-image verdict that every host's legend shows."""
+    if not result.judged:
+        return "nothing to judge"
+    words = "in focus" if result.in_focus else "out of focus"
+    return (f"level {result.predicted_level} (expected {result.expected_level:.1f}), "
+            f"certainty {result.certainties['aggregate']:.2f}: {words}")
+
+
 def legend(result, width):
     """The legend strip: the whole-image verdict, then the 11 level colours."""
     height = max(56, width // 10)
     strip = Image.new("RGB", (width, height), (0, 0, 0))
     draw = ImageDraw.Draw(strip)
     font = _font(max(11, height // 4))
-    verdict = "in focus" if result.in_focus else "out of focus"
-    c = result.certainties["aggregate"]
-    draw.text((6, 3), f"level {result.predicted_level}  (expected {result.expected_level:.1f}), "
-                      f"certainty {c:.2f}: {verdict}", fill=level_color_8bit(result.predicted_level, 1.0),
-              font=font)
+    colour = level_color_8bit(result.predicted_level, 1.0) if result.judged else (255, 255, 255)
+    draw.text((6, 3), verdict(result), fill=colour, font=font)
     top, bottom = height // 2, height - 4
     left_label, right_label = "in focus", "out of focus (dim = uncertain)"
     lw = draw.textlength(left_label, font=font)

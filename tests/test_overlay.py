@@ -2,7 +2,7 @@
 import numpy as np
 
 from model import predict
-from model.overlay import annotate, border_width, level_color
+from model.overlay import annotate, border_width, display_gray, level_color, verdict
 
 
 def test_colours_hue_by_level_brightness_by_certainty():
@@ -23,3 +23,21 @@ def test_annotated_image_has_patch_borders(shipped_model, in_focus_image):
         np.testing.assert_array_equal(rgb[row, col + 40], expected)
         np.testing.assert_array_equal(rgb[row + 40, col + w - 1], expected)
         assert not np.array_equal(rgb[row + 40, col + 40], expected) or expected.max() == 0
+
+
+def test_an_image_with_nothing_to_judge_is_drawn_with_that_verdict(shipped_model):
+    blank = np.full((300, 300), 100, np.uint16)
+    result = predict(blank)
+    assert not result.judged and verdict(result) == "nothing to judge"
+    rgb = annotate(blank, result)
+    assert rgb.shape[1:] == (300, 3) and rgb.shape[0] > 300
+    assert rgb[300:].max() == 255  # the legend's white verdict and colour boxes are drawn
+
+
+def test_non_finite_pixels_outside_the_patches_are_drawn_black():
+    image = np.tile(np.linspace(0, 1000, 200, dtype=np.float32), (200, 1))
+    image[:5, :5] = np.nan
+    image[-5:, -5:] = np.inf
+    gray = display_gray(image)
+    assert gray[:5, :5].max() == 0 and gray[-5:, -5:].max() == 0
+    assert gray[100, 0] == 0 and gray[100, 199] == 255
