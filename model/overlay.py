@@ -120,24 +120,62 @@ def verdict(result):
 
 
 def legend(result, width):
-    """The legend strip: the whole-image verdict, then the 11 level colours."""
+    """The legend strip: the whole-image verdict, then the 11 level colours between "in focus" and "out of focus".
+
+    On narrow images the verdict wraps and the labels go below the colours, so nothing overlaps or is cut off.
+    """
     height = max(56, width // 10)
+    font = _font(max(11, height // 4))
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    lines = _wrapped(verdict(result), width - 12, lambda text: measure(text, font=font))
+    left_label, right_label = "in focus", "out of focus (dim = uncertain)"
+    lw, rw = measure(left_label, font=font), measure(right_label, font=font)
+    x0, x1 = 6 + lw + 6, width - rw - 12
+    one_row = len(lines) == 1 and x1 > x0 + NUM_LEVELS * 8
+    if not one_row:
+        if rw > width - 12:
+            right_label, rw = "out of focus", measure("out of focus", font=font)
+        line = round(1.4 * font.getbbox("Ag")[3])
+        labels = [(left_label, right_label)] if lw + rw + 6 <= width - 12 else [(left_label, ""), ("", right_label)]
+        height = 3 + line * (len(lines) + 1 + len(labels)) + 2
     strip = Image.new("RGB", (width, height), (0, 0, 0))
     draw = ImageDraw.Draw(strip)
-    font = _font(max(11, height // 4))
     colour = level_color_8bit(result.predicted_level, 1.0) if result.judged else (255, 255, 255)
-    draw.text((6, 3), verdict(result), fill=colour, font=font)
-    top, bottom = height // 2, height - 4
-    left_label, right_label = "in focus", "out of focus (dim = uncertain)"
-    lw = draw.textlength(left_label, font=font)
-    rw = draw.textlength(right_label, font=font)
-    x0, x1 = 6 + lw + 6, width - rw - 12
-    draw.text((6, top), left_label, fill=(255, 255, 255), font=font)
-    draw.text((x1 + 6, top), right_label, fill=(255, 255, 255), font=font)
-    if x1 > x0 + NUM_LEVELS * 8:
-        step = (x1 - x0) / NUM_LEVELS
-        for k in range(NUM_LEVELS):
-            a, b = x0 + k * step, x0 + (k + 1) * step - 2
-            draw.rectangle([a, top, b, bottom], fill=level_color_8bit(k))
-            draw.text((a + 2, top), str(k), fill=(0, 0, 0), font=font)
+    if one_row:
+        draw.text((6, 3), lines[0], fill=colour, font=font)
+        top = height // 2
+        draw.text((6, top), left_label, fill=(255, 255, 255), font=font)
+        draw.text((x1 + 6, top), right_label, fill=(255, 255, 255), font=font)
+        _level_boxes(draw, x0, x1, top, height - 4, font)
+        return np.asarray(strip)
+    for k, text in enumerate(lines):
+        draw.text((6, 3 + k * line), text, fill=colour, font=font)
+    top = 3 + line * len(lines)
+    _level_boxes(draw, 6, width - 6, top, top + line - 2, font)
+    for k, (left, right) in enumerate(labels):
+        y = top + line * (k + 1)
+        draw.text((6, y), left, fill=(255, 255, 255), font=font)
+        draw.text((max(2, width - 6 - measure(right, font=font)), y), right, fill=(255, 255, 255), font=font)
     return np.asarray(strip)
+
+
+def _level_boxes(draw, x0, x1, top, bottom, font):
+    """The 11 level colours side by side in ``[x0, x1]``, numbered where the numbers fit."""
+    step = (x1 - x0) / NUM_LEVELS
+    numbered = step - 2 >= draw.textlength("10", font=font) + 2
+    for k in range(NUM_LEVELS):
+        a, b = x0 + k * step, x0 + (k + 1) * step - 2
+        draw.rectangle([a, top, b, bottom], fill=level_color_8bit(k))
+        if numbered:
+            draw.text((a + 2, top), str(k), fill=(0, 0, 0), font=font)
+
+
+def _wrapped(text, room, text_width):
+    """``text`` broken at spaces into lines no wider than ``room`` (a single longer word keeps its own line)."""
+    lines = []
+    for word in text.split(" "):
+        if lines and text_width(f"{lines[-1]} {word}") <= room:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines

@@ -2,7 +2,7 @@
 import numpy as np
 
 from model import predict
-from model.overlay import annotate, border_width, display_gray, level_color, verdict
+from model.overlay import annotate, border_width, display_gray, legend, level_color, level_color_8bit, verdict
 
 
 def test_colours_hue_by_level_brightness_by_certainty():
@@ -32,6 +32,19 @@ def test_an_image_with_nothing_to_judge_is_drawn_with_that_verdict(shipped_model
     rgb = annotate(blank, result)
     assert rgb.shape[1:] == (300, 3) and rgb.shape[0] > 300
     assert rgb[300:].max() == 255  # the legend's white verdict and colour boxes are drawn
+
+
+def test_the_legend_fits_any_image_width(shipped_model, in_focus_image):
+    """Narrow images get a taller legend: the verdict wraps, the labels go below the 11 colours, none cut off."""
+    result = predict(in_focus_image)
+    strips = {width: legend(result, width) for width in (84, 120, 250, 330, 696, 1400)}
+    for width, strip in strips.items():
+        assert strip.shape[1] == width
+        assert strip[:, :2].max() == 0 and strip[:, -2:].max() == 0, width  # nothing runs off either side
+        colours = {tuple(c) for c in strip.reshape(-1, 3)}
+        assert all(tuple(level_color_8bit(k)) in colours for k in range(11)), width
+    assert strips[84].shape[0] > strips[250].shape[0] > 56
+    assert strips[696].shape[0] == 69 and strips[1400].shape[0] == 140  # wide images keep the one-row legend
 
 
 def test_non_finite_pixels_outside_the_patches_are_drawn_black():
