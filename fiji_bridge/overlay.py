@@ -7,7 +7,7 @@ frame of a hyperstack), so moving through a stack shows each plane's own patches
 and legend only.
 """
 from model.constants import NUM_LEVELS, PATCH_SIZE
-from model.overlay import border_width, level_color_8bit, verdict
+from model.overlay import border_width, level_color_8bit, verdict, wrapped
 
 from ._java import jimport
 
@@ -49,28 +49,52 @@ def _color(level, certainty=1.0, alpha=255):
 
 
 def _add_legend(overlay, imp, position, result):
-    """The plane's verdict, then 'In focus' [0] [1] ... [10] 'Out of focus', along the bottom-left corner."""
+    """The plane's verdict, then 'In focus' [0] [1] ... [10] 'Out of focus', along the bottom-left corner.
+
+    On an image too narrow for that row, the verdict wraps and the labels go below the colours.
+    """
     Roi, TextRoi, Font = jimport("ij.gui.Roi"), jimport("ij.gui.TextRoi"), jimport("java.awt.Font")
     rows, cols = result.image_shape
     box = max(8, cols // 45)
     font = Font("SansSerif", Font.PLAIN, box)
-    y = rows - box - 2
 
-    def text(label, x, top, name=None):
-        roi = TextRoi(x, top, label, font)
+    def text(label, name=None):
+        roi = TextRoi(0, 0, label, font)
         roi.setStrokeColor(jimport("java.awt.Color").WHITE)
         roi.setName(f"{LEGEND_ROI_PREFIX}{name or label}")
+        return roi
+
+    def add(roi, x, top):
+        roi.setLocation(int(x), int(top))
         _bind(roi, imp, position)
         overlay.add(roi)
-        return int(roi.getBounds().width)
 
-    text(verdict(result), 2, y - box - box // 2, name="verdict")
-    x = 2 + text("In focus", 2, y - box // 4) + box // 2
+    def size(roi):
+        bounds = roi.getBounds()
+        return int(bounds.width), int(bounds.height)
+
+    left, right = text("In focus"), text("Out of focus")
+    (lw, lh), (rw, _) = size(left), size(right)
+    said = wrapped(verdict(result), cols - 4, lambda line: size(TextRoi(0, 0, line, font))[0])
+    said = text("\n".join(said), name="verdict")
+    if 2 + lw + box // 2 + NUM_LEVELS * box + box // 2 + rw <= cols - 2:
+        y = rows - box - 2
+        add(left, 2, y - box // 4)
+        add(said, 2, y - box // 4 - 1 - size(said)[1])
+        x0 = 2 + lw + box // 2
+        add(right, x0 + NUM_LEVELS * box + box // 2, y - box // 4)
+    else:
+        label_rows = 1 if lw + rw + box <= cols - 4 else 2
+        bottom = rows - 2 - label_rows * lh
+        add(left, 2, bottom)
+        add(right, max(2, cols - 2 - rw), bottom + (label_rows - 1) * lh)
+        box = max(2, min(box, (cols - 4) // NUM_LEVELS))
+        y = bottom - box - 2
+        add(said, 2, y - 2 - size(said)[1])
+        x0 = 2
     for level in range(NUM_LEVELS):
-        roi = Roi(x, y, box, box)
+        roi = Roi(x0 + level * box, y, box, box)
         roi.setFillColor(_color(level))
         roi.setName(f"{LEGEND_ROI_PREFIX}level {level}")
         _bind(roi, imp, position)
         overlay.add(roi)
-        x += box
-    text("Out of focus", x + box // 2, y - box // 4)

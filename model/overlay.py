@@ -127,7 +127,7 @@ def legend(result, width):
     height = max(56, width // 10)
     font = _font(max(11, height // 4))
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
-    lines = _wrapped(verdict(result), width - 12, lambda text: measure(text, font=font))
+    lines = wrapped(verdict(result), width - 12, lambda text: measure(text, font=font))
     left_label, right_label = "in focus", "out of focus (dim = uncertain)"
     lw, rw = measure(left_label, font=font), measure(right_label, font=font)
     x0, x1 = 6 + lw + 6, width - rw - 12
@@ -170,7 +170,7 @@ def _level_boxes(draw, x0, x1, top, bottom, font):
             draw.text((a + 2, top), str(k), fill=(0, 0, 0), font=font)
 
 
-def _wrapped(text, room, text_width):
+def wrapped(text, room, text_width):
     """``text`` broken at spaces into lines no wider than ``room`` (a single longer word keeps its own line)."""
     lines = []
     for word in text.split(" "):

@@ -47,6 +47,28 @@ def test_overlay_has_one_coloured_roi_per_patch(opened, in_focus_image):
     assert "legend In focus" in legend and "legend Out of focus" in legend
 
 
+@pytest.mark.parametrize("width", [100, 250, 696])
+def test_the_legend_fits_inside_any_image_without_overlaps(opened, in_focus_image, tmp_path, width):
+    from fiji_bridge import run_focus_quality
+
+    path = tmp_path / "crop.tif"
+    tifffile.imwrite(path, np.ascontiguousarray(in_focus_image[:, -width:]))
+    imp = opened(path)
+    run_focus_quality(imp)
+    rois = [imp.getOverlay().get(i) for i in range(imp.getOverlay().size())]
+    legend = [r for r in rois if str(r.getName()).startswith("legend ")]
+    boxes = [r.getBounds() for r in legend]
+    assert len(boxes) == 14  # the verdict, two labels and 11 colours
+    names = [str(r.getName()) for r in legend]
+    verdict_box, label_box = boxes[names.index("legend verdict")], boxes[names.index("legend In focus")]
+    assert (verdict_box.height > label_box.height) == (width == 100)  # only the narrowest wraps its verdict
+    for b in boxes:
+        assert 0 <= b.x and b.x + b.width <= width and 0 <= b.y and b.y + b.height <= in_focus_image.shape[0]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.intersects(b), (a, b)
+
+
 def test_results_table_matches_the_core(opened, out_of_focus_image):
     from fiji_bridge import run_focus_quality
 
