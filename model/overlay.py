@@ -126,15 +126,15 @@ def legend(result, width):
     """
     height = max(56, width // 10)
     font = _font(max(11, height // 4))
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
-    lines = wrapped(verdict(result), width - 12, lambda text: measure(text, font=font))
+    measure = font.getlength
+    lines = wrapped(verdict(result), width - 12, measure)
     left_label, right_label = "in focus", "out of focus (dim = uncertain)"
-    lw, rw = measure(left_label, font=font), measure(right_label, font=font)
+    lw, rw = measure(left_label), measure(right_label)
     x0, x1 = 6 + lw + 6, width - rw - 12
     one_row = len(lines) == 1 and x1 > x0 + NUM_LEVELS * 8
     if not one_row:
         if rw > width - 12:
-            right_label, rw = "out of focus", measure("out of focus", font=font)
+            right_label, rw = "out of focus", measure("out of focus")
         line = round(1.4 * font.getbbox("Ag")[3])
         labels = [(left_label, right_label)] if lw + rw + 6 <= width - 12 else [(left_label, ""), ("", right_label)]
         height = 3 + line * (len(lines) + 1 + len(labels)) + 2
@@ -155,14 +155,14 @@ def legend(result, width):
     for k, (left, right) in enumerate(labels):
         y = top + line * (k + 1)
         draw.text((6, y), left, fill=(255, 255, 255), font=font)
-        draw.text((max(2, width - 6 - measure(right, font=font)), y), right, fill=(255, 255, 255), font=font)
+        draw.text((max(2, width - 6 - measure(right)), y), right, fill=(255, 255, 255), font=font)
     return np.asarray(strip)
 
 
 def _level_boxes(draw, x0, x1, top, bottom, font):
     """The 11 level colours side by side in ``[x0, x1]``, numbered where the numbers fit."""
     step = (x1 - x0) / NUM_LEVELS
-    numbered = step - 2 >= draw.textlength("10", font=font) + 2
+    numbered = step - 2 >= font.getlength("10") + 2
     for k in range(NUM_LEVELS):
         a, b = x0 + k * step, x0 + (k + 1) * step - 2
         draw.rectangle([a, top, b, bottom], fill=level_color_8bit(k))
