@@ -8,7 +8,8 @@ import pytest
 import tifffile
 
 from model import load_model, predict
-from model.training.evaluation import Case, binary_protocol, brightness_robustness, f_score, within
+from model.training.evaluation import (Case, binary_protocol, brightness_robustness, f_score, misses_within_one,
+                                      within)
 from model.training.plls import power_log_log_slope
 from model.training.simulator import defocus
 
@@ -52,6 +53,9 @@ def test_evaluate_synthetic_with_brightness_sweep(tmp_path):
     assert plain["images"] == 11 * len(metrics["by_variant"]) and plain["within_1"] >= 0.9
     assert metrics["background_patches"]["median_certainty"] <= 0.3
     assert len(metrics["brightness"]["within_one_by_setting"]) == 8
+    everything = metrics["all_brightness_settings"]
+    missed = sum(m["misses"] for m in metrics["misses_within_one"].get("nuclei", {}).values())
+    assert missed == round((1 - everything["within_1"]) * everything["images"])
     assert metrics["brightness"]["max_level_move"] <= 1
     assert (tmp_path / "brightness_sweep.png").stat().st_size > 1000
 
@@ -94,6 +98,14 @@ def test_scores():
     assert f_score([1, 1, 0, 0], [1, 0, 0, 0]) == pytest.approx(2 / 3)
     cases = [_case(0, 1, True, -1.5), _case(5, 8, False, -3.0)]
     assert within(cases, 0) == 0 and within(cases, 1) == 0.5 and within(cases, 3) == 1.0
+
+
+def test_misses_are_counted_by_stain_source_and_level_with_nothing_to_judge_apart():
+    cases = [_case(0, 2, True, -1.5), _case(0, 1, True, -1.5), _case(6, np.nan, False, 0.0),
+             _case(6, 3, False, -2.0), _case(6, 6, False, -2.0)]
+    assert misses_within_one(cases) == {
+        "nuclei": {"source": {"misses": 3, "nothing_to_judge": 1, "by_level": {0: 1, 6: 2}}}}
+    assert misses_within_one(cases[1:2]) == {}
 
 
 def test_binary_protocol_tunes_plls_on_validation_only():

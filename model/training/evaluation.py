@@ -7,6 +7,7 @@ one or both, or from folders named by level (``--levels DIR`` with ``DIR/0``
 """
 import csv
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -231,7 +232,8 @@ def accuracy(cases):
 
 
 def summarize_cases(cases):
-    """The metrics: overall, by simulator variant, by stain and source, widefield low levels, all settings."""
+    """The metrics: overall, by simulator variant, by stain and source, widefield low levels, all settings,
+    and where the misses are."""
     plain = [c for c in cases if (c.gain, c.offset) == (1.0, 0.0)]
     metrics = {"plain_brightness": {**accuracy(plain), "within_2": within(plain, 2)},
                "all_brightness_settings": accuracy(cases),
@@ -247,7 +249,22 @@ def summarize_cases(cases):
     if len(plain) > 1:
         metrics["binary"] = binary_protocol(plain)
     metrics["brightness"] = brightness_robustness(cases)
+    metrics["misses_within_one"] = misses_within_one(cases)
     return metrics
+
+
+def misses_within_one(cases):
+    """Where within-one accuracy is lost, over all settings: by stain, then source, the cases off by more than
+    one level, how many of them had nothing to judge (NaN), and their true levels."""
+    missed = {}
+    for c in cases:
+        if not abs(c.predicted_level - c.level) <= 1:  # NaN (nothing to judge) is a miss
+            missed.setdefault(c.stain, {}).setdefault(c.source, []).append(c)
+    return {stain: {source: {"misses": len(group),
+                             "nothing_to_judge": int(sum(np.isnan(c.predicted_level) for c in group)),
+                             "by_level": dict(sorted(Counter(c.level for c in group).items()))}
+                    for source, group in by_source.items()}
+            for stain, by_source in missed.items()}
 
 
 def summarize_margins(margins):
