@@ -159,7 +159,11 @@ def constant_certainties(model=None):
 
 def within(cases, distance):
     """Fraction of cases whose predicted level is within ``distance`` of the truth (NaN counts as wrong)."""
-    return float(np.mean([abs(c.predicted_level - c.level) <= distance for c in cases]))
+    return float(np.mean([_is_within(c, distance) for c in cases]))
+
+
+def _is_within(case, distance):
+    return abs(case.predicted_level - case.level) <= distance  # False for NaN (nothing to judge)
 
 
 def confusion_matrix(cases):
@@ -256,15 +260,12 @@ def summarize_cases(cases):
 def misses_within_one(cases):
     """Where within-one accuracy is lost, over all settings: by stain, then source, the cases off by more than
     one level, how many of them had nothing to judge (NaN), and their true levels."""
-    missed = {}
-    for c in cases:
-        if not abs(c.predicted_level - c.level) <= 1:  # NaN (nothing to judge) is a miss
-            missed.setdefault(c.stain, {}).setdefault(c.source, []).append(c)
-    return {stain: {source: {"misses": len(group),
-                             "nothing_to_judge": int(sum(np.isnan(c.predicted_level) for c in group)),
-                             "by_level": dict(sorted(Counter(c.level for c in group).items()))}
-                    for source, group in by_source.items()}
-            for stain, by_source in missed.items()}
+    misses = {}
+    for (stain, source), group in group_by([c for c in cases if not _is_within(c, 1)], "stain", "source").items():
+        misses.setdefault(stain, {})[source] = {
+            "misses": len(group), "nothing_to_judge": int(sum(np.isnan(c.predicted_level) for c in group)),
+            "by_level": dict(sorted(Counter(c.level for c in group).items()))}
+    return misses
 
 
 def summarize_margins(margins):
