@@ -19,6 +19,10 @@ has ``predict_patches_int8`` instead, used where the CPU has 8-bit dot products
 (AVX-512 VNNI, AVX-VNNI or AMX) and TensorFlow's oneDNN kernels are on; its
 ``predict_patches`` computes the same rounding in float32. ``FOCUS_QUALITY_PRECISION``
 overrides the choice.
+
+Where TensorFlow cannot be imported (the CellProfiler app), or with
+``FOCUS_QUALITY_BACKEND=numpy``, the same network runs in NumPy
+(:mod:`model.numpy_network`) from the weights file beside the SavedModel.
 """
 import contextlib
 import functools
@@ -33,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import NUM_LEVELS, PATCH_SIZE
+from .numpy_network import WEIGHTS_FILE, NumpyNetwork
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,8 +60,14 @@ INT8_PATCH_SIGNATURE = "predict_patches_int8"
 PRECISION_VARIABLE = "FOCUS_QUALITY_PRECISION"
 PRECISIONS = ("float32", "bfloat16", "int8")
 
+#: Environment variable choosing what runs the network (default: TensorFlow where it can be imported).
+BACKEND_VARIABLE = "FOCUS_QUALITY_BACKEND"
+BACKENDS = ("tensorflow", "numpy")
+
 #: Signature of each precision (a model without it runs in another: see ``FocusModel._patch_signature``).
 _SIGNATURES = {"int8": INT8_PATCH_SIGNATURE, "bfloat16": BFLOAT16_PATCH_SIGNATURE, "float32": PATCH_SIGNATURE}
+
+_REINSTALL = "reinstall the package (or the CellProfiler plugin folder)"
 
 _LOCK = threading.Lock()
 _CACHE = {}
@@ -66,30 +77,49 @@ class ModelError(RuntimeError):
     """The model is missing, damaged or does not follow the SavedModel contract."""
 
 
-def load_model(path=None, precision=None):
+def load_model(path=None, precision=None, backend=None):
     """The focus model at ``path`` (default: the one shipped in the package).
 
     Each folder is loaded once per process and shared by every caller and thread.
-    ``precision`` is ``"float32"``, ``"bfloat16"`` or ``"int8"``; by default
-    :data:`PRECISION_VARIABLE` decides, else :func:`default_precision`. A model
-    without that precision's signature runs in the best one it has (``.precision``).
+    ``backend`` is ``"tensorflow"`` or ``"numpy"``; by default :data:`BACKEND_VARIABLE`
+    decides, else :func:`default_backend`. For TensorFlow, ``precision`` is
+    ``"float32"``, ``"bfloat16"`` or ``"int8"``; by default :data:`PRECISION_VARIABLE`
+    decides, else :func:`default_precision`. A model without that precision's signature
+    runs in the best one it has (``.precision``). NumPy computes the 8-bit rounding in float32.
 
     Raises
     ------
     ModelError
         If the folder is missing, fails its checksums, or is not a SavedModel with
-        the expected signature.
+        the expected signature (for NumPy: has no readable weights file); if the
+        backend asked for cannot run here.
     """
     folder = Path(DEFAULT_MODEL_DIR if path is None else path).expanduser().resolve()
-    precision = precision or os.environ.get(PRECISION_VARIABLE) or default_precision()
+    backend = backend or os.environ.get(BACKEND_VARIABLE) or default_backend(folder)
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r} (from {BACKEND_VARIABLE}?); use one of {', '.join(BACKENDS)}")
+    precision = "float32" if backend == "numpy" else (
+        precision or os.environ.get(PRECISION_VARIABLE) or default_precision())
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r} (from {PRECISION_VARIABLE}?); "
                          f"use one of {', '.join(PRECISIONS)}")
     with _LOCK:
-        model = _CACHE.get((folder, precision))
+        model = _CACHE.get((folder, backend, precision))
         if model is None:
-            model = _CACHE[folder, precision] = FocusModel(folder, precision)
+            kind = NumpyFocusModel if backend == "numpy" else FocusModel
+            model = _CACHE[folder, backend, precision] = kind(folder, precision)
         return model
+
+
+def default_backend(folder=DEFAULT_MODEL_DIR):
+    """``"numpy"`` where TensorFlow cannot be imported or ``folder`` holds only NumPy weights, else ``"tensorflow"``."""
+    if (Path(folder) / WEIGHTS_FILE).is_file() and not (Path(folder) / "saved_model.pb").is_file():
+        return "numpy"
+    try:
+        import_tensorflow()
+    except ImportError:
+        return "numpy"
+    return "tensorflow"
 
 
 #: CPU flags (Linux ``/proc/cpuinfo``) of native 8-bit dot products and of native bfloat16.
@@ -109,7 +139,7 @@ def default_precision():
     return "bfloat16" if flags & _BFLOAT16_FLAGS else "float32"
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)  # not functools.cache: the CellProfiler app's Python is 3.8
 def _cpu_flags():
     """Read once per process: ``predict`` asks on every image, and ``/proc/cpuinfo`` grows with the cores."""
     try:
@@ -137,7 +167,7 @@ def import_tensorflow():
     does not silence them. They are captured while TensorFlow loads and passed
     to this module's logger at DEBUG level (shown with ``focus-quality -v``).
     """
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _captured_stderr() as captured:
@@ -178,13 +208,35 @@ def _verify_checksums(folder):
         expected, name = line.split(maxsplit=1)
         target = folder / name.strip()
         if not target.is_file():
-            raise ModelError(f"model file {target} is missing; reinstall the package")
+            raise ModelError(f"model file {target} is missing; {_REINSTALL}")
         if hashlib.sha256(target.read_bytes()).hexdigest() != expected:
-            raise ModelError(f"model file {target} is damaged (checksum mismatch); reinstall the package")
+            raise ModelError(f"model file {target} is damaged (checksum mismatch); {_REINSTALL}")
+
+
+class NumpyFocusModel:
+    """The network of a model folder run by NumPy (:mod:`model.numpy_network`); use :func:`load_model`."""
+
+    backend = "numpy"
+
+    def __init__(self, folder, precision="float32"):
+        self.path, self.precision = Path(folder), precision
+        weights = self.path / WEIGHTS_FILE
+        if not weights.is_file():
+            fix = _REINSTALL if self.path == DEFAULT_MODEL_DIR else "write them with `focus-quality export-numpy-weights`"
+            raise ModelError(f"no NumPy weights ({WEIGHTS_FILE}) in {self.path}; {fix}")
+        _verify_checksums(self.path)
+        try:
+            self._network = NumpyNetwork(weights)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{weights} is not a usable weights file ({exc}); {_REINSTALL}") from None
+        self.predict_patches = self._network.predict_patches
+        LOGGER.debug("loaded focus model from %s (NumPy)", weights)
 
 
 class FocusModel:
     """A loaded focus SavedModel; use :func:`load_model` rather than this directly."""
+
+    backend = "tensorflow"
 
     def __init__(self, folder, precision="float32"):
         self.path = Path(folder)
@@ -193,7 +245,11 @@ class FocusModel:
                     if self.path == DEFAULT_MODEL_DIR else "")
             raise ModelError(f"no SavedModel (saved_model.pb) in {self.path}.{hint}")
         _verify_checksums(self.path)
-        tf = import_tensorflow()
+        try:
+            tf = import_tensorflow()
+        except ImportError as exc:
+            raise ModelError(f"the TensorFlow backend was asked for, but TensorFlow cannot be imported here ({exc}); "
+                             f"install tensorflow-cpu, or unset {BACKEND_VARIABLE} to run the network in NumPy") from None
         try:
             self._loaded = tf.saved_model.load(str(self.path))
             self._serve = self._loaded.signatures["serving_default"]

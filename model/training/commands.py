@@ -1,4 +1,5 @@
-"""The training-side commands of ``focus-quality``: ``degrade``, ``train``, ``evaluate``, ``check-simulator``."""
+"""The training-side commands of ``focus-quality``: ``degrade``, ``train``, ``evaluate``, ``check-simulator``,
+``export-numpy-weights``."""
 import json
 from pathlib import Path
 
@@ -81,6 +82,24 @@ def add_commands(commands):
     c.add_argument("--pair", nargs=2, required=True, metavar=("IN_FOCUS", "OUT_OF_FOCUS"),
                    help="one field in focus and ~32 um out of focus")
     c.add_argument("-o", "--output", required=True, metavar="DIR")
+
+    x = commands.add_parser("export-numpy-weights", help="write a model's weights for the NumPy executor",
+                            description="Read the weights of an 8-bit-grid SavedModel (such as the shipped "
+                                        "one) into MODEL/numpy_weights.npz, which runs without TensorFlow "
+                                        "(FOCUS_QUALITY_BACKEND=numpy), check both give the same "
+                                        "probabilities, and update MODEL/SHA256SUMS. `train --quantize` "
+                                        "does this itself.")
+    x.set_defaults(run=_export_numpy_weights)
+    x.add_argument("model", metavar="MODEL", help="SavedModel folder")
+
+
+def _export_numpy_weights(args):
+    from .export import write_checksums, write_numpy_weights
+
+    target = write_numpy_weights(args.model)
+    write_checksums(args.model)
+    print(f"NumPy weights written to {target}")
+    return 0
 
 
 def _degrade(args):

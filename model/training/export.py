@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..constants import PATCH_SIZE
+from ..numpy_network import FORMAT_VERSION, WEIGHTS_FILE, NumpyNetwork
 from ..predictor import BFLOAT16_PATCH_SIGNATURE, CHECKSUM_FILE, INT8_PATCH_SIGNATURE, PATCH_SIGNATURE
 from .architectures import Int8Conv2D, PatchStandardization, Quantize8
 
@@ -122,10 +123,76 @@ def export_saved_model(classifier, folder):
     tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve,
                                                          PATCH_SIGNATURE: module.predict,
                                                          module.fast_signature: module.predict_fast})
+    if module.fast_signature == INT8_PATCH_SIGNATURE:
+        write_numpy_weights(folder)
+    write_checksums(folder)
+    return folder
+
+
+def write_checksums(folder):
+    """List every file of ``folder`` in its ``SHA256SUMS`` (checked whenever the model is loaded)."""
+    folder = Path(folder)
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(folder).as_posix()}"
              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CHECKSUM_FILE]
     (folder / CHECKSUM_FILE).write_text("\n".join(lines) + "\n")
-    return folder
+
+
+def write_numpy_weights(folder):
+    """Write the weights of the 8-bit-grid SavedModel in ``folder`` for :mod:`model.numpy_network`.
+
+    They are read off the float32 ``predict_patches`` graph: its variables, the
+    limits of its 8-bit grids and the standardisation floor (graph constants), the
+    convolution strides; the kernels are stored already rounded, as that graph
+    rounds them. Both must then give the same probabilities (within 0.02) on
+    real-looking and on random patches, or nothing is written. The checksums are not updated: see
+    :func:`write_checksums`.
+    """
+    folder = Path(folder)
+    loaded = tf.saved_model.load(str(folder))  # held: its variables die with it
+    function = loaded.signatures[PATCH_SIGNATURE]
+    nodes = [n for f in function.graph.as_graph_def().library.function for n in f.node_def]
+    constants = {n.name: tf.make_ndarray(n.attr["value"].tensor) for n in nodes if n.op == "Const"}
+
+    def operand(node, i):
+        return float(constants[node.input[i].split(":")[0]])
+
+    grids = [(operand(n, 1), operand(n, 2), n.attr["narrow_range"].b)
+             for n in nodes if n.op == "FakeQuantWithMinMaxVars"]
+    strides = [list(n.attr["strides"].list.i) for n in nodes if n.op == "Conv2D"]
+    floors = [operand(n, 1) for n in nodes if n.op == "Maximum" and "patch_standardization" in n.name]
+    variables = [v.numpy() for v in function.variables]
+    kernels, biases = variables[0:-2:2], variables[1:-2:2]
+    if not (len(grids) == len(kernels) + 1 == len(strides) + 1 and len(floors) == 1 and grids[0][2]
+            and grids[0][0] == -grids[0][1] and all(low == 0 and not narrow for low, _, narrow in grids[1:])
+            and all(s[1] == s[2] for s in strides)):
+        raise ValueError(f"{folder} is not a standardised stack of convolutions on the 8-bit grid")
+    weights = {"format_version": FORMAT_VERSION, "floor": floors[0], "input_limit": grids[0][1],
+               "conv_count": len(kernels), "dense_kernel": variables[-2], "dense_bias": variables[-1]}
+    for i, (kernel, bias, stride, (_, limit, _)) in enumerate(zip(kernels, biases, strides, grids[1:])):
+        limits = np.maximum(np.abs(kernel).max(axis=(0, 1, 2)), 1e-12)
+        weights.update({f"conv{i}_kernel": tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                            kernel, -limits, limits, num_bits=8, narrow_range=True).numpy(),
+                        f"conv{i}_bias": bias, f"conv{i}_stride": stride[1], f"conv{i}_limit": limit})
+    target = folder / WEIGHTS_FILE
+    np.savez(target, **weights)
+    probe = np.concatenate([tf.random.stateless_uniform([8, PATCH_SIZE, PATCH_SIZE], seed=[0, 0]).numpy(),
+                            _textured_patches(8)])
+    expected = function(patches=tf.constant(probe[..., None]))["probabilities"].numpy()
+    # Not equal: NumPy sums in another order, so a value next to a rounding step can land on its other side.
+    difference = np.abs(NumpyNetwork(target).predict_patches(probe) - expected).max()
+    if difference > 0.02:
+        target.unlink()
+        raise ValueError(f"the NumPy network differs from {folder} by {difference:.2g} in probability")
+    return target
+
+
+def _textured_patches(count):
+    """Smooth random structure at several scales: the probe a flat random patch cannot be."""
+    rng = np.random.default_rng(0)
+    noise = rng.random((count, PATCH_SIZE, PATCH_SIZE)).astype(np.float32)
+    spectrum = np.fft.rfft2(noise) / (1 + np.hypot(*np.meshgrid(np.fft.fftfreq(PATCH_SIZE),
+                                                                 np.fft.rfftfreq(PATCH_SIZE), indexing="ij")) * 40)
+    return (np.fft.irfft2(spectrum, s=(PATCH_SIZE, PATCH_SIZE)) * 0.05 + 0.02).astype(np.float32)
 
 
 def load_weights(classifier, folder):
