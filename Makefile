@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 # CellProfiler 4.2.8.1 needs other versions of its dependencies, so it gets its own environment.
 VENV_CP4 ?= .venv-cp4
 BIN_CP4 := $(VENV_CP4)/bin
+VENV_APP ?= .venv-cp4-app
 CP5_APP := cellprofiler-nightly==5.0.0.dev784
 
-.PHONY: demo test test-gui benchmark install install-test install-cp4
+.PHONY: demo test test-gui benchmark install install-test install-cp4 install-cp4-app cellprofiler-plugin
 
 $(BIN)/python:
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -23,34 +24,51 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,test,cellprofiler,fiji,dask,formats]"
 	$(BIN)/pip install --quiet --no-deps $(CP5_APP)
 
-# CellProfiler 4.2.8.1 on Python 3.11: --no-deps plus overridden pins, javabridge built against numpy 1.26 (needs a JDK).
-install-cp4:
-	test -x $(BIN_CP4)/python || $(PYTHON) -m venv --system-site-packages $(VENV_CP4)
-	$(BIN_CP4)/pip install --quiet --upgrade pip
-	$(BIN_CP4)/pip install --quiet -c constraints-cp4.txt numpy "cython<3" setuptools wheel
+# CellProfiler 4.2.8.1 on Python 3.11 in venv $(1): --no-deps plus overridden pins, javabridge built against
+# numpy 1.26 (needs a JDK), then CellProfiler's own dependencies.
+define install_cellprofiler4
+	test -x $(1)/bin/python || $(PYTHON) -m venv --system-site-packages $(1)
+	$(1)/bin/pip install --quiet --upgrade pip
+	$(1)/bin/pip install --quiet -c constraints-cp4.txt numpy "cython<3" setuptools wheel
 	JAVA_HOME=$${JAVA_HOME:-$$(dirname $$(dirname $$(readlink -f $$(command -v javac))))} \
-	  $(BIN_CP4)/pip install --quiet -c constraints-cp4.txt --no-build-isolation python-javabridge
-	$(BIN_CP4)/pip install --quiet --no-deps cellprofiler-core==4.2.8.1 cellprofiler==4.2.8.1
-	$(BIN_CP4)/pip install --quiet -c constraints-cp4.txt -r requirements-cp4.txt -e ".[cpu,test]"
+	  $(1)/bin/pip install --quiet -c constraints-cp4.txt --no-build-isolation python-javabridge
+	$(1)/bin/pip install --quiet --no-deps cellprofiler-core==4.2.8.1 cellprofiler==4.2.8.1
+	$(1)/bin/pip install --quiet -c constraints-cp4.txt -r requirements-cp4.txt
+endef
+
+install-cp4:
+	$(call install_cellprofiler4,$(VENV_CP4))
+	$(BIN_CP4)/pip install --quiet -c constraints-cp4.txt -e ".[cpu,test]"
+
+# Shaped like the CellProfiler app: CellProfiler 4.2.8.1 and its own dependencies only (no TensorFlow, not this
+# package); the tests start CellProfiler there with the folder of `focus-quality cellprofiler-plugin`.
+install-cp4-app:
+	$(call install_cellprofiler4,$(VENV_APP))
 
 # Assess the bundled sample images: annotated PNGs, results.csv, patches.csv and plots in results/.
 demo: install
 	$(BIN)/focus-quality predict samples --output results; test $$? -le 1
 	$(BIN)/focus-quality summarize results
 
-# Install everything and run the whole test suite, then the CellProfiler tests again on CellProfiler 4.2.8.1,
-# then CellProfiler's real window on both (test-gui).
-test: install-test install-cp4
-	$(BIN)/python -m pytest -p no:cacheprovider --ignore=$(GUI_TESTS)
+# The CellProfiler app's plugin: MeasureImageFocus with its core and NumPy weights, as the zip users download.
+cellprofiler-plugin: install
+	$(BIN)/focus-quality cellprofiler-plugin dist/MeasureImageFocus-cellprofiler-plugin.zip
+
+# Install everything and run the whole test suite (CellProfiler 4.2.8.1 shaped like the app included), then the
+# CellProfiler tests again on CellProfiler 4.2.8.1, then CellProfiler's real window on all three (test-gui).
+test: install-test install-cp4 install-cp4-app
+	FOCUS_QUALITY_APP_PYTHON=$(abspath $(VENV_APP))/bin/python $(BIN)/python -m pytest -p no:cacheprovider --ignore=$(GUI_TESTS)
 	$(BIN_CP4)/python -m pytest -p no:cacheprovider tests/test_cellprofiler_plugin.py
 	$(MAKE) test-gui
 
 # CellProfiler 5 and 4.2.8.1 in their windows, under Xvfb with GLX (needs python3-wxgtk4.0, xvfb, xdotool,
 # x11-utils, imagemagick); screenshots go to test-artifacts/.
 GUI_TESTS := tests/test_cellprofiler_gui.py
-test-gui: install-test install-cp4
+test-gui: install-test install-cp4 install-cp4-app
 	FOCUS_QUALITY_ARTIFACTS=test-artifacts $(BIN)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
 	FOCUS_QUALITY_ARTIFACTS=test-artifacts $(BIN_CP4)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
+	FOCUS_QUALITY_ARTIFACTS=test-artifacts FOCUS_QUALITY_APP_PYTHON=$(abspath $(VENV_APP))/bin/python \
+	  $(BIN)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
 
 # Speed and scale benchmarks (about 4 minutes); the report goes to benchmarks/RESULTS.md.
 benchmark: install-test

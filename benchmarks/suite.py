@@ -14,7 +14,7 @@ Measured in the same run, on the same images, so the ratios compare like with li
    patches: what the whole-image path adds to it;
 4. peak memory of ``focus-quality predict`` on one 2048x2048, one 16384x16384
    (uncompressed and tiled) and one 32768x32768 (tiled) image;
-5. the worker process that CellProfiler's window uses, against in-process;
+5. the network in NumPy (CellProfiler's window and app) against TensorFlow;
 6. ``focus-quality predict`` with 1 and 2 worker processes;
 7. memory of a 10,000-image run against a 1,000-image one (streaming keeps it flat).
 """
@@ -206,24 +206,23 @@ def memory_report(folder):
     return rows
 
 
-def worker_cost(n_images):
-    """Per-image seconds in-process and through the worker process, and the worker's start-up time."""
+def backend_cost(n_images):
+    """Per-image seconds with the network in TensorFlow and in NumPy (CellProfiler's window and the app)."""
     from model import load_model, predict
-    from model.worker import WorkerModel
 
-    model, worker = load_model(), WorkerModel()
-    start = time.perf_counter()
-    worker.predict_patches(np.zeros((1, 84, 84), np.float32))
-    started = time.perf_counter() - start
+    models = [load_model(backend=backend) for backend in ("tensorflow", "numpy")]
     rows = []
     for h, w in (SIZES[0], SIZES[2]):
         images = list(test_images((h, w), n_images))
-        predict(images[0], model=model)
-        inside = timed(lambda im: predict(im, model=model), images) / len(images)
-        outside = timed(lambda im: predict(im, model=worker), images) / len(images)
-        rows.append((f"{w}x{h}", inside, outside))
-    worker.close()
-    return started, rows
+        seconds = []
+        for model in models:
+            predict(images[0], model=model)
+            seconds.append(timed(lambda im: predict(im, model=model), images) / len(images))
+        rows.append((f"{w}x{h}", *seconds))
+    dense = dense_image(SIZES[2])
+    rows.append(("2048x2048, cells in every patch",
+                 *(timed(lambda im: predict(im, model=model), [dense]) for model in models)))
+    return rows
 
 
 def write_images(folder, shape, count, distinct=None):
@@ -282,11 +281,10 @@ def report(n_images, stream_images):
                       "drawn reduced above 4096 px):", "",
                   "| image | seconds | peak memory (MiB) |", "|---|---|---|"]
         lines += [f"| {label} | {seconds:.1f} | {peak:.0f} |" for label, seconds, peak in memory]
-        started, costs = worker_cost(min(n_images, 30))
-        lines += ["", f"The worker process of CellProfiler's window (`model.worker`): start-up (TensorFlow and the "
-                      f"model, once per session) {started:.1f} s; per image:", "",
-                  "| image | in-process (s) | worker process (s) | worker / in-process |", "|---|---|---|---|"]
-        lines += [f"| {label} | {a:.3f} | {b:.3f} | {b / a:.2f} |" for label, a, b in costs]
+        lines += ["", "The network in NumPy (`FOCUS_QUALITY_BACKEND=numpy`: CellProfiler's window, and the "
+                      "CellProfiler app, which has no TensorFlow) against TensorFlow, per image:", "",
+                  "| image | TensorFlow (s) | NumPy (s) | NumPy / TensorFlow |", "|---|---|---|---|"]
+        lines += [f"| {label} | {a:.3f} | {b:.3f} | {b / a:.2f} |" for label, a, b in backend_cost(min(n_images, 30))]
         inputs = write_images(tmp / "workers", SIZES[1], n_images)
         lines += ["", f"`focus-quality predict --no-png` on {n_images} images of 1280x1024 (wall time, including "
                       "start-up and model loading in each worker):", "",

@@ -14,10 +14,10 @@ empty areas barely count. No threshold has to be set.
 This is a drop-in replacement for the unmaintained TensorFlow 1 plugin of the
 same name: *Score* and *Certainty* keep their names (now stored as numbers).
 The model ships with the plugin and is loaded once per CellProfiler process.
-In CellProfiler's window (test mode, or analysis run in the window's process)
-the model runs in a separate worker process, started on the first image and
-kept for the session, because TensorFlow cannot be loaded next to the window's
-OpenGL libraries on many Linux desktops. Headless runs use it in-process.
+The network runs in NumPy in CellProfiler's window (TensorFlow cannot be loaded
+next to the window's OpenGL libraries on many Linux desktops) and wherever
+TensorFlow is not installed, as in the CellProfiler app; headless runs use
+TensorFlow where it is installed, which is faster. Both give the same numbers.
 
 |
 
@@ -106,9 +106,9 @@ from cellprofiler_core.utilities.core.module.identify import (
 from model.constants import NUM_LEVELS
 from model.inference import predict
 from model.overlay import annotate
+from model.predictor import ModelError, load_model
 from model.scaling import ImageError, max_value_for_scale
 from model.tiling import patch_labels
-from model.worker import shared_worker
 
 LOGGER = logging.getLogger(__name__)
 
@@ -245,9 +245,20 @@ be filtered (FilterObjects), counted or exported downstream."""))
             return None, None
         return self.tile_rows.value, self.tile_columns.value
 
+    def prepare_run(self, workspace):
+        """Load the model before the first image, so that a damaged or missing model stops the run with its reason."""
+        try:
+            _model()
+        except ModelError as exc:
+            message = f"MeasureImageFocus cannot load its model: {exc}"
+            LOGGER.error(message)  # headless CellProfiler shows no prepare-run errors itself
+            workspace.pipeline.report_prepare_run_error(self, message)  # the window: a dialog
+            return False
+        return True
+
     def run(self, workspace):
         n_rows, n_cols = self._tile_counts()
-        model = shared_worker() if in_gui_process() else None
+        model = _model()
         shown = []
         for group in self.images:
             name = group.image_name.value
@@ -343,6 +354,11 @@ be filtered (FilterObjects), counted or exported downstream."""))
 def in_gui_process():
     """Whether this process shows CellProfiler's window (wx loaded): then TensorFlow must stay out of it."""
     return "wx" in sys.modules or not cellprofiler_core.preferences.get_headless()
+
+
+def _model():
+    """The shipped model, in NumPy in the window's process, else on the default backend (loaded once)."""
+    return load_model(backend="numpy" if in_gui_process() else None)
 
 
 def _image_feature(feature, image_name):

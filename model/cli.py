@@ -100,6 +100,15 @@ def build_parser():
     fopts.add_argument("--max-value", type=float, metavar="V", help="intensity scale override, as for predict")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    c = commands.add_parser("cellprofiler-plugin", help="write the CellProfiler plugins folder (or .zip) for the app",
+                            description="Write MeasureImageFocus with the part of this package it needs and "
+                                        "the model's NumPy weights into a CellProfiler plugins folder: it runs "
+                                        "in the CellProfiler app, which has no TensorFlow and where nothing can "
+                                        "be pip-installed. Other plugins in the folder are kept. A path ending "
+                                        "in .zip gets the folder as a zip, as `make cellprofiler-plugin` builds.")
+    c.set_defaults(run=_cellprofiler_plugin)
+    c.add_argument("folder", metavar="DIR", help="CellProfiler plugins folder to write into (created), or a .zip")
+
     s = commands.add_parser("summarize", help="plots from a predict results folder",
                             description="Write DIR/summary/: a histogram of levels, a certainty "
                                         "scatter plot and a montage of patches per level and certainty.")
@@ -154,6 +163,19 @@ def _fiji(args):
                        progress=False if args.no_progress else None)
     print(f"{len(paths) - len(report.errors)} of {len(paths)} files assessed; TIFFs and tables in {args.output}")
     return 1 if report.errors else 0
+
+
+def _cellprofiler_plugin(args):
+    from cellprofiler_plugin.folder import write_plugin_folder, write_plugin_zip
+
+    if args.folder.lower().endswith(".zip"):
+        print(f"{write_plugin_zip(args.folder)}: unzip it, then in CellProfiler choose its folder in "
+              "File > Preferences > CellProfiler plugins directory and restart CellProfiler")
+    else:
+        write_plugin_folder(args.folder)
+        print(f"MeasureImageFocus written to {args.folder}: choose this folder in CellProfiler's "
+              "File > Preferences > CellProfiler plugins directory and restart CellProfiler")
+    return 0
 
 
 def _summarize(args):

@@ -131,7 +131,7 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batc
         Override the intensity scale (see :func:`model.scaling.to_model_scale`).
     model : FocusModel or path, optional
         Default: the shipped model, loaded once per process. Anything with a
-        ``predict_patches`` method (such as :class:`model.worker.WorkerModel`) works.
+        ``predict_patches`` method works.
     batch_size : int
         Patches per model call; memory use grows with it, not with the image.
 

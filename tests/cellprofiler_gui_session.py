@@ -287,7 +287,7 @@ def drive(args):
         np.save(os.path.join(args.screenshots, "figure_image.npy"), image)
         REPORT["alive_after_step"] = True
         REPORT["mesa_llvm_in_gui_process"] = _mesa_llvm_loaded()
-        REPORT["worker_pid"] = _worker_pid()
+        REPORT["backends"] = _backends()
         REPORT["display_window_rect"] = on_gui(lambda: list(figure.GetScreenRect()))
         screenshot(args, "display_window", figure)
         step("module window read")
@@ -315,10 +315,11 @@ def _mesa_llvm_loaded():
         return any("libLLVM" in line for line in maps)
 
 
-def _worker_pid():
-    from model.worker import _SHARED
-
-    return [w.pid for w in _SHARED.values()]
+def _backends():
+    """What ran the network in this process: the backends of the models the module loaded
+    (its core is ``model`` or, in a plugins folder for the app, ``measureimagefocus_core``)."""
+    return sorted({m.backend for name, module in sys.modules.items() if name.endswith(".predictor")
+                   for m in getattr(module, "_CACHE", {}).values()})
 
 
 def _analysis_finished(controller, output):

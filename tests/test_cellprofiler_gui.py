@@ -21,32 +21,40 @@ import tifffile
 from PIL import Image
 from scipy import ndimage
 
-from model import predict
+from model import load_model, predict
 from model.overlay import annotate
 
 from . import virtual_display
 from .conftest import IN_FOCUS, OUT_OF_FOCUS, ROOT, require_host
+from .cellprofiler_app import APP_PYTHON, app_cellprofiler_major
 
-require_host("cellprofiler", "CellProfiler's GUI (cellprofiler)")
+if APP_PYTHON is None:
+    require_host("cellprofiler", "CellProfiler's GUI (cellprofiler)")
 require_host("wx", "wxPython (Debian's python3-wxgtk4.0, in a venv made with --system-site-packages)")
 
-from cellprofiler_plugin._versions import cellprofiler_major  # noqa: E402
+from cellprofiler_plugin._versions import cellprofiler_major as _this_cellprofiler_major  # noqa: E402
 
-PLUGINS = ROOT / "cellprofiler_plugin"
 PIPELINE = ROOT / "examples" / "measure_focus.cppipe"
 SESSION = Path(__file__).with_name("cellprofiler_gui_session.py")
+#: Where CellProfiler runs: this venv with the repository's plugin folder, or (FOCUS_QUALITY_APP_PYTHON)
+#: an environment shaped like the CellProfiler app with the folder `focus-quality cellprofiler-plugin` writes.
+CELLPROFILER_PYTHON = APP_PYTHON or sys.executable
 
 
-def pipeline_for_this_version(folder):
+def cellprofiler_major():
+    return app_cellprofiler_major() if APP_PYTHON else _this_cellprofiler_major()
+
+
+def pipeline_for_this_version(folder, plugins):
     """The example pipeline as this CellProfiler saves it (CellProfiler 5 asks before opening a 4.x one)."""
     if cellprofiler_major() < 5:
         return PIPELINE
     code = ("import sys, cellprofiler_core.preferences as p; p.set_headless();"
-            f"p.set_plugin_directory({str(PLUGINS)!r}, globally=False);"
+            f"p.set_plugin_directory({str(plugins)!r}, globally=False);"
             "import cellprofiler_core.modules; from cellprofiler_core.pipeline import Pipeline;"
             f"pl = Pipeline(); pl.load({str(PIPELINE)!r});"
             f"pl.dump(open({str(folder / 'pipeline.cppipe')!r}, 'w'), save_image_plane_details=False)")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    subprocess.run([CELLPROFILER_PYTHON, "-c", code], check=True, capture_output=True, timeout=300, cwd=folder)
     return folder / "pipeline.cppipe"
 
 
@@ -65,10 +73,15 @@ def session(tmp_path_factory):
     for sample in (IN_FOCUS, OUT_OF_FOCUS):
         shutil.copy(sample, images)
     artifacts = (Path(os.environ.get("FOCUS_QUALITY_ARTIFACTS", base / "artifacts")).resolve()
-                 / f"cellprofiler{cellprofiler_major()}")
+                 / f"cellprofiler{cellprofiler_major()}{'-app' if APP_PYTHON else ''}")
     artifacts.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(SESSION), "--pipeline", str(pipeline_for_this_version(base)),
-               "--plugins", str(PLUGINS), "--output", str(output), "--screenshots", str(artifacts),
+    plugins = ROOT / "cellprofiler_plugin"
+    if APP_PYTHON:
+        plugins = base / "plugins"
+        subprocess.run([sys.executable, "-m", "model", "cellprofiler-plugin", str(plugins)], check=True,
+                       capture_output=True, timeout=300, cwd=ROOT)
+    command = [CELLPROFILER_PYTHON, str(SESSION), "--pipeline", str(pipeline_for_this_version(base, plugins)),
+               "--plugins", str(plugins), "--output", str(output), "--screenshots", str(artifacts),
                "--images", *map(str, sorted(images.iterdir()))]
     if cellprofiler_major() >= 5:
         command.append("--cellprofiler-args=-e imageio_reader")  # no Bio-Formats download, as offline users do
@@ -91,12 +104,13 @@ def test_the_window_survives_the_first_image_with_glx(session):
     assert "driver_error" not in report and "stuck" not in report, report
     assert report["alive_after_step"] and report["mesa_llvm_in_gui_process"]
     assert report["tensorflow_in_gui_process"] is False
-    assert report["worker_pid"] and report["worker_pid"][0]
+    assert report["backends"] == ["numpy"], "the window's process runs the network in NumPy"
     assert report["dialogs"] == []
 
 
 def expected_result(path):
-    return predict(tifffile.imread(path))
+    """What the window computes: the core, with the network in NumPy."""
+    return predict(tifffile.imread(path), model=load_model(backend="numpy"))
 
 
 def test_the_module_window_shows_the_numbers_of_focus_quality_predict(session, tmp_path):
