@@ -70,6 +70,11 @@ test-gui: install-test install-cp4 install-cp4-app
 	FOCUS_QUALITY_ARTIFACTS=test-artifacts FOCUS_QUALITY_APP_PYTHON=$(abspath $(VENV_APP))/bin/python \
 	  $(BIN)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
 
-# Speed and scale benchmarks (about 4 minutes); the report goes to benchmarks/RESULTS.md.
-benchmark: install-test
+# Speed and scale benchmarks (about 5 minutes); the reports go to benchmarks/RESULTS.md and RESULTS-cellprofiler.md.
+# Then the network in NumPy and TensorFlow against PowerLogLogSlope as CellProfiler computes it (centrosome, in the
+# CellProfiler 4.2.8.1 environment), with OpenBLAS choosing its kernels as on users' machines (some machines here
+# pin an older kernel through OPENBLAS_CORETYPE).
+benchmark: install-test install-cp4
 	$(BIN)/python -m benchmarks.suite --images 30 --stream-images 2000 --output benchmarks/RESULTS.md
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN_CP4)/python -m benchmarks.against_cellprofiler \
+	  > benchmarks/RESULTS-cellprofiler.md
