@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 VENV_CP4 ?= .venv-cp4
 BIN_CP4 := $(VENV_CP4)/bin
 VENV_APP ?= .venv-cp4-app
+VENV_APP5 ?= .venv-cp5-app
 CP5_APP := cellprofiler-nightly==5.0.0.dev784
 
-.PHONY: demo test test-gui benchmark install install-test install-cp4 install-cp4-app cellprofiler-plugin
+.PHONY: demo test test-gui benchmark install install-test install-cp4 install-cp4-app install-cp5-app cellprofiler-plugin
 
 $(BIN)/python:
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -45,6 +46,14 @@ install-cp4:
 install-cp4-app:
 	$(call install_cellprofiler4,$(VENV_APP))
 
+# The same for CellProfiler 5: its dependencies as the [cellprofiler] extra names them, then this package removed.
+install-cp5-app:
+	test -x $(VENV_APP5)/bin/python || $(PYTHON) -m venv --system-site-packages $(VENV_APP5)
+	$(VENV_APP5)/bin/pip install --quiet --upgrade pip
+	$(VENV_APP5)/bin/pip install --quiet -c constraints.txt ".[cellprofiler]"
+	$(VENV_APP5)/bin/pip uninstall --quiet --yes microscope-focus-quality
+	$(VENV_APP5)/bin/pip install --quiet --no-deps $(CP5_APP)
+
 # Assess the bundled sample images: annotated PNGs, results.csv, patches.csv and plots in results/.
 demo: install
 	$(BIN)/focus-quality predict samples --output results; test $$? -le 1
@@ -54,21 +63,24 @@ demo: install
 cellprofiler-plugin: install
 	$(BIN)/focus-quality cellprofiler-plugin dist/MeasureImageFocus-cellprofiler-plugin.zip
 
-# Install everything and run the whole test suite (CellProfiler 4.2.8.1 shaped like the app included), then the
-# CellProfiler tests again on CellProfiler 4.2.8.1, then CellProfiler's real window on all three (test-gui).
-test: install-test install-cp4 install-cp4-app
+# Install everything and run the whole test suite (CellProfiler 4.2.8.1 and 5 shaped like the app included), then
+# the CellProfiler tests again on CellProfiler 4.2.8.1, then CellProfiler's real window on all four (test-gui).
+test: install-test install-cp4 install-cp4-app install-cp5-app
 	FOCUS_QUALITY_APP_PYTHON=$(abspath $(VENV_APP))/bin/python $(BIN)/python -m pytest -p no:cacheprovider --ignore=$(GUI_TESTS)
+	FOCUS_QUALITY_APP_PYTHON=$(abspath $(VENV_APP5))/bin/python $(BIN)/python -m pytest -p no:cacheprovider \
+	  tests/test_cellprofiler_app.py
 	$(BIN_CP4)/python -m pytest -p no:cacheprovider tests/test_cellprofiler_plugin.py
 	$(MAKE) test-gui
 
 # CellProfiler 5 and 4.2.8.1 in their windows, under Xvfb with GLX (needs python3-wxgtk4.0, xvfb, xdotool,
 # x11-utils, imagemagick); screenshots go to test-artifacts/.
 GUI_TESTS := tests/test_cellprofiler_gui.py
-test-gui: install-test install-cp4 install-cp4-app
+test-gui: install-test install-cp4 install-cp4-app install-cp5-app
 	FOCUS_QUALITY_ARTIFACTS=test-artifacts $(BIN)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
 	FOCUS_QUALITY_ARTIFACTS=test-artifacts $(BIN_CP4)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
-	FOCUS_QUALITY_ARTIFACTS=test-artifacts FOCUS_QUALITY_APP_PYTHON=$(abspath $(VENV_APP))/bin/python \
-	  $(BIN)/python -m pytest -p no:cacheprovider $(GUI_TESTS)
+	for app in $(abspath $(VENV_APP)) $(abspath $(VENV_APP5)); do \
+	  FOCUS_QUALITY_ARTIFACTS=test-artifacts FOCUS_QUALITY_APP_PYTHON=$$app/bin/python \
+	    $(BIN)/python -m pytest -p no:cacheprovider $(GUI_TESTS) || exit 1; done
 
 # Speed and scale benchmarks (about 5 minutes); the reports go to benchmarks/RESULTS.md and RESULTS-cellprofiler.md.
 # Then the network in NumPy and TensorFlow against PowerLogLogSlope as CellProfiler computes it (centrosome, in the

@@ -33,6 +33,10 @@ FORMAT_VERSION = 1
 class NumpyNetwork:
     """The network stored in a :data:`WEIGHTS_FILE`; ``predict_patches`` as :class:`model.predictor.FocusModel`.
 
+    Activations are kept as their 8-bit grid's step numbers (small integers held in
+    float32), and each grid's step size is folded into the next layer's kernel and
+    bias: a layer is then a matrix product, one addition, one clip and one floor.
+
     Raises ``ValueError`` (or ``OSError``) if the file cannot be read or is not such a network.
     """
 
@@ -42,13 +46,19 @@ class NumpyNetwork:
         if int(weights.get("format_version", -1)) != FORMAT_VERSION:
             raise ValueError(f"{path} is not a weights file of format {FORMAT_VERSION}")
         self.floor = np.float32(weights["floor"])
-        self.input_limit = np.float32(weights["input_limit"])
+        # The standardised patch's grid: 254 steps over [-limit, limit], as step numbers -127 ... 127.
+        step = float(weights["input_limit"]) / 127
+        self.input_scale = np.float32(1 / step)
         self.layers = []
         for i in range(int(weights["conv_count"])):
-            kernel = weights[f"conv{i}_kernel"].astype(np.float32)
-            self.layers.append((kernel.reshape(-1, kernel.shape[-1]), weights[f"conv{i}_bias"].astype(np.float32),
-                                int(weights[f"conv{i}_stride"]), np.float32(weights[f"conv{i}_limit"])))
-        self.dense_kernel = weights["dense_kernel"].astype(np.float32)
+            kernel = weights[f"conv{i}_kernel"].astype(np.float64)
+            out_step = float(weights[f"conv{i}_limit"]) / 255
+            # ReLU output on 255 steps over [0, limit]: floor(clip(value / out_step + 0.5, 0.5, 255.5)).
+            self.layers.append(((kernel * (step / out_step)).reshape(-1, kernel.shape[-1]).astype(np.float32),
+                                (weights[f"conv{i}_bias"] / out_step + 0.5).astype(np.float32),
+                                int(weights[f"conv{i}_stride"])))
+            step = out_step
+        self.dense_kernel = (weights["dense_kernel"] * step).astype(np.float32)
         self.dense_bias = weights["dense_bias"].astype(np.float32)
         if self.dense_kernel.shape != (2 * self.layers[-1][0].shape[1], NUM_LEVELS):
             raise ValueError(f"{path}: the logits layer does not fit the convolutions")
@@ -63,9 +73,13 @@ class NumpyNetwork:
 
     def _forward(self, patches):
         x = _standardised(patches, self.floor)[..., None]
-        x = _fake_quant(x, -self.input_limit, self.input_limit, narrow=True)
-        for kernel, bias, stride, limit in self.layers:
-            x = _fake_quant(_conv3x3(x, kernel, stride) + bias, np.float32(0), limit, narrow=False)
+        x *= self.input_scale
+        _round_onto_steps(x, -127, 127)
+        for kernel, bias, stride in self.layers:
+            x = _conv3x3(x, kernel, stride)
+            x += bias
+            np.clip(x, np.float32(0.5), np.float32(255.5), out=x)
+            np.floor(x, out=x)
         pooled = np.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], axis=1)
         logits = (pooled @ self.dense_kernel + self.dense_bias).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
@@ -81,21 +95,11 @@ def _standardised(patches, floor):
     return centred / np.maximum(std, floor)
 
 
-def _fake_quant(x, low, high, narrow):
-    """TensorFlow's ``fake_quant_with_min_max_vars`` with 8 bits: clip to the grid, round to its nearest step.
-
-    ``low`` is 0 or ``-high``, so the grid needs none of TensorFlow's nudging to hold 0.
-    """
-    steps = np.float32(254 if narrow else 255)
-    scale = (high - low) / steps
-    x = np.clip(x, low, high, out=x if x.dtype == np.float32 else None)
-    x -= low
-    x *= np.float32(1) / scale
+def _round_onto_steps(x, low, high):
+    """``x`` (in step units) clipped to ``[low, high]`` and rounded half up, in place, as TensorFlow's fake quantisation."""
+    np.clip(x, np.float32(low), np.float32(high), out=x)
     x += np.float32(0.5)
     np.floor(x, out=x)
-    x *= scale
-    x += low
-    return x
 
 
 def _conv3x3(x, kernel, stride):
