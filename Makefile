@@ -84,9 +84,13 @@ test-gui: install-test install-cp4 install-cp4-app install-cp5-app
 
 # Speed and scale benchmarks (about 5 minutes); the reports go to benchmarks/RESULTS.md and RESULTS-cellprofiler.md.
 # Then the network in NumPy and TensorFlow against PowerLogLogSlope as CellProfiler computes it (centrosome, in the
-# CellProfiler 4.2.8.1 environment), with OpenBLAS choosing its kernels as on users' machines (some machines here
-# pin an older kernel through OPENBLAS_CORETYPE).
-benchmark: install-test install-cp4
+# CellProfiler 4.2.8.1 environment), and MeasureImageFocus against MeasureImageQuality in one pipeline of the
+# app-like CellProfiler, with OpenBLAS choosing its kernels as on users' machines (some machines here pin an older
+# kernel through OPENBLAS_CORETYPE).
+benchmark: install-test install-cp4 install-cp4-app
 	$(BIN)/python -m benchmarks.suite --images 30 --stream-images 2000 --output benchmarks/RESULTS.md
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN_CP4)/python -m benchmarks.against_cellprofiler \
 	  > benchmarks/RESULTS-cellprofiler.md
+	echo >> benchmarks/RESULTS-cellprofiler.md
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.inside_cellprofiler \
+	  --cellprofiler-python $(abspath $(VENV_APP))/bin/python >> benchmarks/RESULTS-cellprofiler.md

@@ -37,7 +37,8 @@ def report(n_images):
     numpy_model, tensorflow_model = load_model(backend="numpy"), load_model(backend="tensorflow")
     fields = {"typical 2048x2048 field": list(test_images((2048, 2048), n_images)),
               "2048x2048, cells in every patch": [dense_image((2048, 2048))]}
-    lines = [f"Per image, best of 3, mean over {n_images} typical fields (TensorFlow {tensorflow_model.precision}; "
+    lines = ["## The network against PowerLogLogSlope as CellProfiler computes it", "",
+             f"Per image, best of 3, mean over {n_images} typical fields (TensorFlow {tensorflow_model.precision}; "
              "NumPy computes the same 8-bit rounding in float32):", "",
              "| image | CellProfiler's PLLS (s) | NumPy network (s) | TensorFlow network (s) "
              "| PLLS / NumPy | PLLS / TensorFlow |", "|---|---|---|---|---|---|"]
