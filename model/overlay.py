@@ -55,6 +55,13 @@ def border_width(shape):
     return max(2, int(round(min(shape[:2]) / 300)))
 
 
+def _font(size):
+    try:
+        return ImageFont.load_default(size=size)  # scalable since Pillow 10.1
+    except TypeError:  # the CellProfiler app bundles its own Pillow, which may be older: its fixed bitmap font
+        return ImageFont.load_default()
+
+
 def annotate(image, result, *, width=None, max_side=MAX_PICTURE_SIDE):
     """An RGB picture of ``image`` with ``result``'s patch borders and a legend below.
 
@@ -118,7 +125,7 @@ def legend(result, width):
     On narrow images the verdict wraps and the labels go below the colours, so nothing overlaps or is cut off.
     """
     height = max(56, width // 10)
-    font = ImageFont.load_default(size=max(11, height // 4))  # a scalable font since Pillow 10.1 (setup.cfg)
+    font = _font(max(11, height // 4))
     measure = font.getlength
     lines = wrapped(verdict(result), width - 12, measure)
     left_label, right_label = "in focus", "out of focus (dim = uncertain)"
