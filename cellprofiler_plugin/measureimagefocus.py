@@ -250,15 +250,14 @@ be filtered (FilterObjects), counted or exported downstream."""))
         try:
             _model()
         except ModelError as exc:
-            message = f"MeasureImageFocus cannot load its model: {exc}"
-            LOGGER.error(message)  # headless CellProfiler shows no prepare-run errors itself
-            workspace.pipeline.report_prepare_run_error(self, message)  # the window: a dialog
+            LOGGER.error("%s", exc)  # headless CellProfiler shows no prepare-run errors itself
+            workspace.pipeline.report_prepare_run_error(self, str(exc))  # the window: an error box
             return False
         return True
 
     def run(self, workspace):
         n_rows, n_cols = self._tile_counts()
-        model = _model()
+        model = _model()  # test mode in the window skips prepare_run: a ModelError is its error box
         shown = []
         for group in self.images:
             name = group.image_name.value
@@ -358,7 +357,10 @@ def in_gui_process():
 
 def _model():
     """The shipped model, in NumPy in the window's process, else on the default backend (loaded once)."""
-    return load_model(backend="numpy" if in_gui_process() else None)
+    try:
+        return load_model(backend="numpy" if in_gui_process() else None)
+    except ModelError as exc:
+        raise ModelError(f"MeasureImageFocus cannot load its model: {exc}") from None
 
 
 def _image_feature(feature, image_name):

@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 
-REPORT = {"steps": [], "dialogs": []}
+REPORT = {"steps": [], "dialogs": [], "message_boxes": []}
 
 
 def main():
@@ -31,9 +31,12 @@ def main():
     parser.add_argument("--screenshots", required=True)
     parser.add_argument("--images", nargs="+", required=True)
     parser.add_argument("--cellprofiler-args", default="", help="more options for cellprofiler, one string")
+    parser.add_argument("--expect-model-error", action="store_true",
+                        help="the plugin's weights are damaged: only check the error box of the first Step")
     args = parser.parse_args()
 
     _work_around_wx_float_arguments()
+    _record_message_boxes()
     _answer_first_start_questions()
     import cellprofiler.__main__ as cellprofiler_main
 
@@ -276,6 +279,9 @@ def drive(args):
         click("Start Test Mode")
         wait_for("test mode", controller.is_in_debug_mode)
         click("Step")
+        if args.expect_model_error:
+            _read_model_error(args)
+            return
         figure = wait_for("the MeasureImageFocus window", lambda: module_figure(module), timeout=300)
         on_gui(lambda: (figure.SetPosition((0, 0)), figure.SetSize((1300, 650)), figure.Raise()))
         time.sleep(2)
@@ -307,6 +313,33 @@ def drive(args):
     finally:
         close_unexpected_dialogs()
         wx.CallAfter(_quit)
+
+
+def _read_model_error(args):
+    """With damaged weights, Step must end in CellProfiler's error box naming the reason."""
+    end = time.time() + 120
+    while not REPORT["message_boxes"] and time.time() < end:
+        time.sleep(0.5)
+    if not REPORT["message_boxes"]:
+        raise TimeoutError("no error box within 120 s")
+    screenshot(args, "model_error")
+    subprocess.run(["xdotool", "key", "Escape"], check=False)  # Cancel: stop processing
+    step("error box read and cancelled")
+
+
+def _record_message_boxes():
+    """TEST-ONLY: CellProfiler's error boxes are native GTK dialogs (wx.MessageDialog), not wx windows
+    that the driver can read; record what each says when it is shown."""
+    import wx
+
+    show = wx.MessageDialog.ShowModal
+
+    def recorded(dialog):
+        REPORT["message_boxes"].append({"title": dialog.GetTitle(),
+                                        "text": f"{dialog.GetMessage()} {dialog.GetExtendedMessage()}"})
+        return show(dialog)
+
+    wx.MessageDialog.ShowModal = recorded
 
 
 def _mesa_llvm_loaded():

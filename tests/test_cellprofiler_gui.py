@@ -21,12 +21,13 @@ import tifffile
 from PIL import Image
 from scipy import ndimage
 
+from cellprofiler_plugin.folder import CORE_PACKAGE
 from model import load_model, predict
 from model.overlay import annotate
 
 from . import virtual_display
-from .conftest import IN_FOCUS, OUT_OF_FOCUS, ROOT, require_host
 from .cellprofiler_app import APP_PYTHON, app_cellprofiler_major
+from .conftest import IN_FOCUS, OUT_OF_FOCUS, ROOT, require_host
 
 if APP_PYTHON is None:
     require_host("cellprofiler", "CellProfiler's GUI (cellprofiler)")
@@ -58,33 +59,41 @@ def pipeline_for_this_version(folder, plugins):
     return folder / "pipeline.cppipe"
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    """One GUI session on this venv's CellProfiler; its report, output folder and screenshots folder."""
+def run_session(base, damaged_weights=False):
+    """One GUI session of CellProfiler; its report, output folder and screenshots folder.
+
+    ``damaged_weights`` (app-like environments, whose plugins folder the test writes): the
+    weights file is cut short, and the session only starts test mode and reads the error box.
+    """
     if not virtual_display.available():
         message = "Xvfb, xdotool, xdpyinfo and imagemagick are needed (apt-get install xvfb xdotool x11-utils imagemagick)"
         if os.environ.get("FOCUS_QUALITY_REQUIRE_HOSTS") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    base = tmp_path_factory.mktemp("gui")
     images, output, home = base / "images", base / "output", base / "home"
     for folder in (images, output, home):
         folder.mkdir()
     for sample in (IN_FOCUS, OUT_OF_FOCUS):
         shutil.copy(sample, images)
     artifacts = (Path(os.environ.get("FOCUS_QUALITY_ARTIFACTS", base / "artifacts")).resolve()
-                 / f"cellprofiler{cellprofiler_major()}{'-app' if APP_PYTHON else ''}")
+                 / f"cellprofiler{cellprofiler_major()}{'-app' if APP_PYTHON else ''}"
+                 / ("damaged_weights" if damaged_weights else ""))
     artifacts.mkdir(parents=True, exist_ok=True)
     plugins = ROOT / "cellprofiler_plugin"
     if APP_PYTHON:
         plugins = base / "plugins"
         subprocess.run([sys.executable, "-m", "model", "cellprofiler-plugin", str(plugins)], check=True,
                        capture_output=True, timeout=300, cwd=ROOT)
+    if damaged_weights:
+        weights = plugins / CORE_PACKAGE / "saved_model" / "numpy_weights.npz"
+        weights.write_bytes(weights.read_bytes()[:4096])
     command = [CELLPROFILER_PYTHON, str(SESSION), "--pipeline", str(pipeline_for_this_version(base, plugins)),
                "--plugins", str(plugins), "--output", str(output), "--screenshots", str(artifacts),
                "--images", *map(str, sorted(images.iterdir()))]
     if cellprofiler_major() >= 5:
         command.append("--cellprofiler-args=-e imageio_reader")  # no Bio-Formats download, as offline users do
+    if damaged_weights:
+        command.append("--expect-model-error")
     with virtual_display.virtual_display() as env:
         glx = virtual_display.has_glx(env)
         proc = subprocess.run(command, env={**env, "HOME": str(home)}, capture_output=True, text=True,
@@ -97,6 +106,11 @@ def session(tmp_path_factory):
             "artifacts": artifacts, "stderr": proc.stderr}
 
 
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    return run_session(tmp_path_factory.mktemp("gui"))
+
+
 def test_the_window_survives_the_first_image_with_glx(session):
     report = session["report"]
     assert session["glx"], "the display must offer GLX: that is where TensorFlow crashed CellProfiler"
@@ -105,7 +119,7 @@ def test_the_window_survives_the_first_image_with_glx(session):
     assert report["alive_after_step"] and report["mesa_llvm_in_gui_process"]
     assert report["tensorflow_in_gui_process"] is False
     assert report["backends"] == ["numpy"], "the window's process runs the network in NumPy"
-    assert report["dialogs"] == []
+    assert report["dialogs"] == [] and report["message_boxes"] == []
 
 
 def expected_result(path, backend="numpy"):
@@ -163,3 +177,14 @@ def test_screenshots_are_kept(session):
     for name in ("settings_panel", "display_window", "after_analysis"):
         path = session["artifacts"] / f"{name}.png"
         assert path.exists() and Image.open(path).size[0] > 400
+
+
+@pytest.mark.skipif(APP_PYTHON is None, reason="the plugins folder of an app-like environment is the test's own")
+def test_damaged_weights_give_an_error_box_with_the_reason(tmp_path):
+    damaged = run_session(tmp_path, damaged_weights=True)
+    assert damaged["returncode"] == 0, (damaged["returncode"], damaged["stderr"][-3000:])
+    assert "driver_error" not in damaged["report"], damaged["report"]
+    boxes = damaged["report"]["message_boxes"]
+    assert len(boxes) == 1, boxes
+    assert "MeasureImageFocus cannot load its model" in boxes[0]["text"] and "damaged" in boxes[0]["text"], boxes
+    assert (damaged["artifacts"] / "model_error.png").exists()
