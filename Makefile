@@ -94,3 +94,4 @@ benchmark: install-test install-cp4 install-cp4-app
 	echo >> benchmarks/RESULTS-cellprofiler.md
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.inside_cellprofiler \
 	  --cellprofiler-python $(abspath $(VENV_APP))/bin/python >> benchmarks/RESULTS-cellprofiler.md
+	$(BIN)/python -m benchmarks.report_scale >> benchmarks/RESULTS.md

@@ -100,6 +100,21 @@ def build_parser():
     fopts.add_argument("--max-value", type=float, metavar="V", help="intensity scale override, as for predict")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    r = commands.add_parser("report", help="plate maps of a screen: report.html, wells.csv, out_of_focus.txt",
+                            description="Which plates and wells lost focus: from a `predict` output folder "
+                                        "(or its results.csv), or a CellProfiler Image.csv exported from the "
+                                        "MeasureImageFocus pipeline. Wells and sites come from CellProfiler's "
+                                        "Metadata_Plate/Well/Site columns or from file names (ImageXpress, "
+                                        "Opera/Operetta Phenix, Yokogawa CellVoyager, or --pattern); a pattern "
+                                        "without a plate group takes the folder's name.")
+    r.set_defaults(run=_report)
+    r.add_argument("results", metavar="RESULTS", help="predict output folder, results.csv or Image.csv")
+    r.add_argument("-o", "--output", metavar="DIR", help="where to write (default: beside RESULTS)")
+    r.add_argument("--pattern", metavar="REGEX",
+                   help="file-name pattern with named groups well (or row and column), and optionally plate, "
+                        "site, channel, e.g. '(?P<plate>P\\d+)_(?P<well>[A-P]\\d\\d)_f(?P<site>\\d+)'")
+    r.add_argument("--worst", type=int, default=24, metavar="N", help="thumbnails of the N least sharp images")
+
     c = commands.add_parser("cellprofiler-plugin", help="write the CellProfiler plugins folder (or .zip) for the app",
                             description="Write MeasureImageFocus with the part of this package it needs and "
                                         "the model's NumPy weights into a CellProfiler plugins folder: it runs "
@@ -134,7 +149,8 @@ def _predict(args):
         raise ValueError(f"--workers must be at least 1, got {workers}")
     failed = predict_files(paths, args.output, options, progress=False if args.no_progress else None,
                            workers=workers, resume=args.resume, scheduler=args.scheduler)
-    print(f"{len(paths) - failed} of {len(paths)} files assessed; results in {args.output}/results.csv")
+    print(f"{len(paths) - failed} of {len(paths)} files assessed; results in {args.output}/results.csv "
+          f"(plate maps of a screen: focus-quality report {args.output})")
     return 1 if failed else 0
 
 
@@ -163,6 +179,21 @@ def _fiji(args):
                        progress=False if args.no_progress else None)
     print(f"{len(paths) - len(report.errors)} of {len(paths)} files assessed; TIFFs and tables in {args.output}")
     return 1 if report.errors else 0
+
+
+def _report(args):
+    from .screen_report import write_report
+
+    screen, written = write_report(args.results, args.output, pattern=args.pattern, worst=args.worst)
+    for plate in screen.plates:
+        lost = ", ".join(w.name for w in plate.lost_wells) or "none"
+        print(f"plate {plate.plate}" + (f" channel {plate.channel}" if plate.channel else "")
+              + f": wells out of focus: {lost}")
+    counts = screen.counts()
+    print(f"{counts['out of focus']} of {counts['images']} images to re-image; "
+          f"{counts['names matching no pattern']} names matched no plate pattern")
+    print(f"open {written[0]}")
+    return 0
 
 
 def _cellprofiler_plugin(args):

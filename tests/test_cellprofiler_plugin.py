@@ -2,6 +2,7 @@
 import csv
 import io
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -255,6 +256,24 @@ def test_headless_run_of_the_example_pipeline(image_folder, tmp_path):
     with open(tmp_path / "Focus_FocusPatches.csv", newline="") as fd:
         patches = list(csv.DictReader(fd))
     assert len(patches) == 2 * predict(np.zeros((520, 696), np.uint16)).patch_count
+
+
+def test_the_plate_report_of_the_example_pipelines_image_csv(tmp_path):
+    """`focus-quality report` on the Image.csv the example pipeline exports: wells from the file names."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(OUT_OF_FOCUS, images / "P7_B02_s1_w1.tif")
+    shutil.copy(IN_FOCUS, images / "P7_C03_s1_w1.tif")
+    cellprofiler("-p", PIPELINE, "-i", images, "-o", tmp_path / "out", cwd=tmp_path)
+    subprocess.run([sys.executable, "-m", "model", "report", str(tmp_path / "out" / "Focus_Image.csv"), "-o",
+                    str(tmp_path / "qc")], check=True, capture_output=True, cwd=ROOT, timeout=300)
+    with open(tmp_path / "qc" / "wells.csv", newline="") as fd:
+        wells = {row["well"]: row for row in csv.DictReader(fd)}
+    assert sorted(wells) == ["B02", "C03"] and {w["plate"] for w in wells.values()} == {"P7"}
+    assert wells["B02"]["lost_focus"] == "1" and wells["C03"]["lost_focus"] == "0"
+    assert wells["B02"]["channel"] == "DNA"  # CellProfiler's image name, as the pattern's w1 is one channel
+    reimage = (tmp_path / "qc" / "out_of_focus.txt").read_text().splitlines()
+    assert [Path(p).name for p in reimage] == ["P7_B02_s1_w1.tif"]
 
 
 def test_batch_file_runs_in_chunks(image_folder, tmp_path):
