@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .constants import NUM_LEVELS
+from .constants import DEFAULT_TIME_LIMIT, NUM_LEVELS
 from .image_files import ImageFileError, open_planes
 from .scaling import ImageError
 
@@ -30,6 +30,8 @@ RESULT_COLUMNS = (PLANE_COLUMNS + ["predicted_level", "expected_level", "in_focu
 PATCH_COLUMNS = (PLANE_COLUMNS + ["patch", "row", "col", "size", "level", "certainty", "empty"]
                  + PROBABILITY_COLUMNS)
 RESULTS_FILE, PATCHES_FILE = "results.csv", "patches.csv"
+#: Names the file this process is reading (in-process runs); left behind only if reading it ended the process.
+IN_PROGRESS_FILE = ".reading"
 
 
 @dataclass
@@ -208,6 +210,16 @@ def _keep_rows(path, keep):
     tmp.replace(path)
 
 
+def _stopped_on(output_dir):
+    """The file an earlier in-process run was reading when it ended, if it ended abruptly."""
+    marker = Path(output_dir) / IN_PROGRESS_FILE
+    if not marker.is_file():
+        return None
+    stopped = marker.read_text().strip()
+    marker.unlink()
+    return stopped or None
+
+
 def default_workers():
     """The CPU cores this process may use."""
     try:
@@ -216,7 +228,8 @@ def default_workers():
         return os.cpu_count() or 1
 
 
-def predict_files(paths, output_dir, options=None, *, progress=None, workers=1, resume=False, scheduler=None):
+def predict_files(paths, output_dir, options=None, *, progress=None, workers=1, resume=False, scheduler=None,
+                  time_limit=DEFAULT_TIME_LIMIT):
     """Assess ``paths`` and write the results folder; returns the number of failed files.
 
     Parameters
@@ -234,6 +247,9 @@ def predict_files(paths, output_dir, options=None, *, progress=None, workers=1, 
         Address of a Dask scheduler (``tcp://host:8786``): the files are assessed by
         its workers, which need this package installed and ``output_dir`` (for the
         PNGs) on a shared file system. ``workers`` is then ignored.
+    time_limit : float
+        With worker processes: seconds one file may take before its worker is replaced and the
+        file gets an error row (a decoder that hangs). A worker that crashes is replaced too.
 
     Raises
     ------
@@ -251,8 +267,15 @@ def predict_files(paths, output_dir, options=None, *, progress=None, workers=1, 
     if len(paths) > len(jobs):
         LOGGER.info("resuming: %d of %d files are already in the results", len(paths) - len(jobs), len(paths))
     failed = 0
+    stopped = _stopped_on(writer.output_dir) if resume else None
+    if stopped is not None and any(str(path) == stopped for path, _ in jobs):
+        jobs = [(path, stem) for path, stem in jobs if str(path) != stopped]
+        writer.write(FileOutcome(stopped, error=f"{stopped}: the previous run ended while reading this file "
+                                                "(a damaged file?); skipped"))
+        failed += 1
+        LOGGER.warning("%s: the previous run ended while reading it; skipped", stopped)
     try:
-        outcomes = _assess_all(jobs, options, writer.output_dir, min(workers, len(jobs)), scheduler)
+        outcomes = _assess_all(jobs, options, writer.output_dir, min(workers, len(jobs)), scheduler, time_limit)
         for outcome in tqdm(outcomes, total=len(jobs), desc="assessing focus", unit="image",
                             disable=None if progress is None else not progress):
             writer.write(outcome)
@@ -264,7 +287,7 @@ def predict_files(paths, output_dir, options=None, *, progress=None, workers=1, 
     return failed
 
 
-def _assess_all(jobs, options, annotated_dir, workers, scheduler):
+def _assess_all(jobs, options, annotated_dir, workers, scheduler, time_limit=None):
     """Outcomes of ``jobs`` in their order, from wherever they are computed."""
     from .predictor import load_model
 
@@ -281,18 +304,87 @@ def _assess_all(jobs, options, annotated_dir, workers, scheduler):
         return
     if workers <= 1:
         options = replace(options, model=load_model(options.model))
+        marker = Path(annotated_dir) / IN_PROGRESS_FILE
         for path, stem in jobs:
-            yield assess_file(path, options, annotated_dir, stem)
+            # A decoder that takes this process down leaves the marker: --resume then skips the file.
+            marker.write_text(f"{path}\n")
+            outcome = assess_file(path, options, annotated_dir, stem)
+            marker.unlink()
+            yield outcome
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    pool = _WorkerPool(workers, options, annotated_dir, time_limit)
+    try:
+        yield from pool.outcomes(jobs)
+    finally:
+        pool.close()
 
-    threads = max(1, default_workers() // workers)
-    # spawn, not fork: TensorFlow's threads do not survive a fork.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(threads,)) as pool:
-        submit = lambda job: pool.submit(assess_file, job[0], options, annotated_dir, job[1])  # noqa: E731
-        yield from _in_order(submit, jobs, 2 * workers)
+
+class _WorkerPool:
+    """Worker processes assessing files, with at most two files per worker in flight, outcomes in input order.
+
+    A decoder that crashes its process or hangs must not end the run: a worker that dies
+    or spends more than ``time_limit`` seconds on one file is replaced, and that file gets
+    an error row. When a worker dies, the files then in flight are assessed again one at a
+    time, so that only the file that kills a worker on its own is blamed.
+    """
+
+    def __init__(self, workers, options, annotated_dir, time_limit):
+        self.workers, self.options, self.annotated_dir = workers, options, annotated_dir
+        self.time_limit = time_limit
+        self.threads = max(1, default_workers() // workers)
+        self.pool = None
+
+    def _start(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: TensorFlow's threads do not survive a fork.
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_start_worker, initargs=(self.threads,))
+
+    def _submit(self, job):
+        if self.pool is None:
+            self._start()
+        return self.pool.submit(assess_file, job[0], self.options, self.annotated_dir, job[1])
+
+    def close(self, kill=False):
+        if self.pool is None:
+            return
+        if kill:  # a worker stuck in a decoder never returns: end the processes themselves
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()
+        self.pool.shutdown(wait=not kill, cancel_futures=True)
+        self.pool = None
+
+    def outcomes(self, jobs):
+        from concurrent.futures import TimeoutError as FutureTimeout
+        from concurrent.futures.process import BrokenProcessPool
+
+        jobs, pending, suspects = deque(jobs), deque(), deque()
+        while jobs or pending or suspects:
+            # After a worker died, the files that were in flight go through one at a time.
+            window = 1 if suspects else 2 * self.workers
+            source = suspects if suspects else jobs
+            while source and len(pending) < window:
+                job = source.popleft()
+                pending.append((job, self._submit(job)))
+            job, future = pending.popleft()
+            try:
+                yield future.result(timeout=self.time_limit)
+            except FutureTimeout:
+                yield FileOutcome(str(job[0]), error=f"{job[0]}: reading it did not end within {self.time_limit} s "
+                                                     "(a damaged file, or an unreachable disk?); skipped")
+                suspects.extendleft(reversed([j for j, _ in pending]))
+                pending.clear()
+                self.close(kill=True)
+            except BrokenProcessPool:
+                self.close(kill=True)
+                if window == 1:  # alone in the pool: this file killed its worker
+                    yield FileOutcome(str(job[0]), error=f"{job[0]}: the reader crashed its process on this file "
+                                                         "(a damaged file?); skipped")
+                else:
+                    suspects.extendleft(reversed([job] + [j for j, _ in pending]))
+                pending.clear()
 
 
 def _start_worker(threads):

@@ -3,6 +3,8 @@ import argparse
 import logging
 import sys
 
+from .constants import DEFAULT_TIME_LIMIT
+
 LOGGER = logging.getLogger("focus-quality")
 
 EPILOG_PREDICT = """\
@@ -61,6 +63,9 @@ def build_parser():
     scale = p.add_argument_group("scale")
     scale.add_argument("-j", "--workers", type=int, metavar="N",
                        help="worker processes, each loading the model once (default: the CPU cores)")
+    scale.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                       help="with worker processes: a file still being read after this long is skipped with an "
+                            f"error row and its worker replaced, as is a worker that crashes (default {DEFAULT_TIME_LIMIT})")
     scale.add_argument("--resume", action="store_true",
                        help="skip the files already in DIR/results.csv (after an interruption) and append")
     scale.add_argument("--scheduler", metavar="ADDRESS",
@@ -148,7 +153,8 @@ def _predict(args):
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     failed = predict_files(paths, args.output, options, progress=False if args.no_progress else None,
-                           workers=workers, resume=args.resume, scheduler=args.scheduler)
+                           workers=workers, resume=args.resume, scheduler=args.scheduler,
+                           time_limit=args.time_limit)
     print(f"{len(paths) - failed} of {len(paths)} files assessed; results in {args.output}/results.csv "
           f"(plate maps of a screen: focus-quality report {args.output})")
     return 1 if failed else 0

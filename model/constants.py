@@ -13,3 +13,7 @@ FULL_SCALE_COUNTS = 65535.0
 #: Levels 0-2 are blur diameters up to ~7 px, the acceptable-focus limit the original
 #: authors used in their own Fiji workflow (P(0)+P(1)+P(2) >= 0.5).
 IN_FOCUS_MAX_LEVEL = 2
+
+#: Seconds a worker process of ``predict`` may spend on one file before it is replaced (a decoder that
+#: hangs); a 32768x32768 image takes about a minute.
+DEFAULT_TIME_LIMIT = 900

@@ -16,6 +16,7 @@ import glob
 import logging
 import math
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ LOGGER = logging.getLogger(__name__)
 TIFF_SUFFIXES = (".tif", ".tiff")
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PLAIN_SUFFIXES
+
+#: A single compressed block that claims to expand more than this (and beyond 256 MB) is refused before
+#: decoding: deflate cannot exceed 1032:1, so such a header is damaged, and decoding it would exhaust memory.
+MAX_DECODE_RATIO = 2048
 
 #: Labelled axes: letter in an axes string -> Plane attribute.
 AXES = {"S": "series", "C": "channel", "Z": "z", "T": "t"}
@@ -55,22 +60,35 @@ class LazyPlane:
     """A 2-D plane read on demand, by rows: ``plane[r0:r1]`` reads only those rows.
 
     ``shape`` and ``dtype`` are known without reading; ``np.asarray(plane)`` reads it all.
+    Whatever goes wrong while reading (a truncated file, data that does not decode) is an
+    :class:`ImageFileError` naming ``source``, the file.
     """
 
-    def __init__(self, shape, dtype, read_rows):
+    def __init__(self, shape, dtype, read_rows, source=""):
         self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), 2
-        self._read_rows = read_rows
+        self._read_rows, self.source = read_rows, source
 
     def __getitem__(self, key):
         rows, cols = (key, slice(None)) if not isinstance(key, tuple) else (key + (slice(None),))[:2]
         if not isinstance(rows, slice) or rows.step not in (None, 1):
             return np.asarray(self)[key]
         start, stop, _ = rows.indices(self.shape[0])
-        return self._read_rows(start, max(start, stop))[:, cols]
+        return self._read(start, max(start, stop))[:, cols]
 
     def __array__(self, dtype=None, copy=None):
-        data = self._read_rows(0, self.shape[0])
+        data = self._read(0, self.shape[0])
         return data if dtype is None else data.astype(dtype)
+
+    def _read(self, r0, r1):
+        try:
+            data = self._read_rows(r0, r1)
+        except ImageFileError:
+            raise
+        except Exception as exc:  # every reader and decoder has its own exceptions: all mean "cannot be read"
+            raise ImageFileError(describe_read_error(self.source, exc)) from None
+        if data.shape[:1] != (r1 - r0,):
+            raise ImageFileError(f"{self.source}: truncated file: rows {r0}-{r1} of its {self.shape[0]} are missing")
+        return data
 
     def __len__(self):
         return self.shape[0]
@@ -146,12 +164,31 @@ def open_planes(path, *, channel=None, z=None, t=None, series=None, axes=None):
             planes = list(source.planes(path, axes, selection))
         except ImageFileError:
             raise
-        except Exception as exc:
-            raise ImageFileError(f"{path}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # as in LazyPlane._read
+            raise ImageFileError(describe_read_error(path, exc)) from None
         if not planes:
             raise ImageFileError(f"{path}: no plane matches the selection "
                                  f"{', '.join(f'{k}={v}' for k, v in selection.items() if v is not None)}")
         yield planes
+
+
+def describe_read_error(path, exc):
+    """What a reader's exception means for the user: the file is not an image, truncated or damaged."""
+    name = type(exc).__name__
+    said = (str(exc).splitlines() or [name])[0][:160]
+    if name == "TiffFileError" and "not a tiff" in said.lower():
+        return f"{path}: not a TIFF file (its first bytes are no TIFF header)"
+    if name == "TiffFileError":
+        return f"{path}: damaged TIFF file ({said})"
+    if isinstance(exc, MemoryError):
+        return f"{path}: damaged header: it asks for more memory than there is"
+    if type(exc).__module__.split(".")[0] == "imagecodecs" or "decompress" in said.lower():
+        return f"{path}: damaged or truncated file: its compressed data do not decode ({name}: {said})"
+    if isinstance(exc, (EOFError, OSError)) or any(w in said for w in ("reshape", "buffer size", "truncated")):
+        return f"{path}: truncated file: it holds fewer bytes than its header announces ({name}: {said})"
+    if isinstance(exc, (AttributeError, KeyError, IndexError, TypeError, ZeroDivisionError, struct.error)):
+        return f"{path}: damaged file: its header does not parse ({name}: {said})"
+    return f"{path}: damaged or unreadable file ({name}: {said})"
 
 
 def read_planes(path, **selection):
@@ -173,7 +210,10 @@ class PlaneSource:
             labels = {AXES[a]: int(i) for a, i in zip(stack_axes, position) if a in AXES}
             if any(selection[k] is not None and k in labels and labels[k] != selection[k] for k in selection):
                 continue
-            yield Plane(index, self._plane(position), **labels)
+            pixels = self._plane(position)
+            if isinstance(pixels, LazyPlane):
+                pixels.source = pixels.source or str(path)
+            yield Plane(index, pixels, **labels)
         for key, value in selection.items():
             letter = next(a for a, name in AXES.items() if name == key)
             if value is not None and letter in stack_axes and not 0 <= value < self.shape[axes.index(letter)]:
@@ -239,15 +279,25 @@ def _lazy_tiff_plane(tif, page):
         raise ImageFileError(f"{tif.filehandle.path}: pages of shape {key.shape} are not grayscale planes")
     rows, cols = key.shape
     dtype = np.dtype(tif.byteorder + key.dtype.char)
+    path, file_size = tif.filehandle.path, tif.filehandle.size
+    claimed = rows * cols * dtype.itemsize
     if key.compression == 1 and page.is_contiguous:
         offset = page.dataoffsets[0]
         row_bytes = cols * dtype.itemsize
+        if claimed > file_size:
+            raise ImageFileError(f"{path}: truncated file: its header says {rows}x{cols} pixels "
+                                 f"({_megabytes(claimed)}), the file holds {_megabytes(file_size)}")
+        if offset + claimed > file_size:
+            raise ImageFileError(f"{path}: damaged header: it places the pixels past the end of the file")
 
         def read_rows(r0, r1):
             data = os.pread(tif.filehandle.fileno(), (r1 - r0) * row_bytes, offset + r0 * row_bytes)
             return np.frombuffer(data, dtype).reshape(r1 - r0, cols).astype(dtype.newbyteorder("="), copy=False)
         return LazyPlane((rows, cols), dtype.newbyteorder("="), read_rows)
     if len(page.dataoffsets) == 1:  # one compressed block: decoded once, on first use
+        if claimed > MAX_DECODE_RATIO * max(page.databytecounts[0], 1) and claimed > 2**28:
+            raise ImageFileError(f"{path}: damaged header: it says {rows}x{cols} pixels ({_megabytes(claimed)}) "
+                                 f"compressed into {_megabytes(page.databytecounts[0])}")
         cache = []
 
         def read_rows(r0, r1):
@@ -256,6 +306,10 @@ def _lazy_tiff_plane(tif, page):
             return cache[0][r0:r1]
         return LazyPlane((rows, cols), key.dtype, read_rows)
     return LazyPlane((rows, cols), key.dtype, lambda r0, r1: _decode_rows(tif, page, r0, r1))
+
+
+def _megabytes(size):
+    return f"{size / 2**20:.3g} MB"
 
 
 def _decode_rows(tif, page, r0, r1):

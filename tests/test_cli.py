@@ -74,7 +74,7 @@ def test_results_csv_columns_and_values(predicted, shipped_model, in_focus_image
 
 
 @pytest.mark.parametrize("name, message", [
-    ("broken.tif", "cannot be read"), ("colour.png", "colour (RGB)"), ("tiny.tif", "smaller than one"),
+    ("broken.tif", "not a TIFF file"), ("colour.png", "colour (RGB)"), ("tiny.tif", "smaller than one"),
     ("nan.tif", "NaN"), ("missing*.tif", "no such file")])
 def test_bad_files_get_an_error_row(predicted, name, message):
     _, out = predicted
