@@ -281,14 +281,17 @@ def _lazy_tiff_plane(tif, page):
     dtype = np.dtype(tif.byteorder + key.dtype.char)
     path, file_size = tif.filehandle.path, tif.filehandle.size
     claimed = rows * cols * dtype.itemsize
+    if key.compression == 1 and claimed > file_size:
+        raise ImageFileError(f"{path}: truncated file: its header says {rows}x{cols} pixels "
+                             f"({_megabytes(claimed)}), the file holds {_megabytes(file_size)}")
+    ends = np.asarray(page.dataoffsets, np.int64) + np.asarray(page.databytecounts, np.int64)
+    if ends.size == 0 or ends.max() > file_size:
+        # Never hand a decoder data past the end: imagecodecs' LZW decoder crashed its process on such a file.
+        raise ImageFileError(f"{path}: truncated file (or a damaged header): its pixel data run to "
+                             f"{_megabytes(max(ends, default=0))}, the file holds {_megabytes(file_size)}")
     if key.compression == 1 and page.is_contiguous:
         offset = page.dataoffsets[0]
         row_bytes = cols * dtype.itemsize
-        if claimed > file_size:
-            raise ImageFileError(f"{path}: truncated file: its header says {rows}x{cols} pixels "
-                                 f"({_megabytes(claimed)}), the file holds {_megabytes(file_size)}")
-        if offset + claimed > file_size:
-            raise ImageFileError(f"{path}: damaged header: it places the pixels past the end of the file")
 
         def read_rows(r0, r1):
             data = os.pread(tif.filehandle.fileno(), (r1 - r0) * row_bytes, offset + r0 * row_bytes)

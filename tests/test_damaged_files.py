@@ -78,8 +78,8 @@ def test_each_damaged_file_is_one_error_row_and_the_good_ones_are_assessed(damag
             assert row["error"].startswith(str(damaged / name)), row["error"]
     errors = {name: rows[name][0]["error"] for name in rows}
     assert "truncated file: its header says 520x696 pixels" in errors["cut_raw_30.tif"]
-    assert "damaged or truncated file: its compressed data do not decode" in errors["cut_zlib.tif"]
-    assert "damaged or truncated file" in errors["cut_tiled.tif"]
+    assert "truncated file (or a damaged header): its pixel data run to" in errors["cut_zlib.tif"]
+    assert "truncated file" in errors["cut_tiled.tif"]
     assert "not a TIFF file" in errors["garbage.tif"]
     assert "damaged" in errors["flipped_header.tif"]
     assert all(any(word in e for word in UNDERSTOOD) for e in errors.values() if e)
@@ -100,6 +100,15 @@ def test_an_absurd_header_is_refused_before_allocating(tmp_path):
     assert "damaged header" in rows[0]["error"], rows[0]["error"]
 
 
+def test_the_file_that_crashed_a_decoder_in_process_is_an_error_row(damaged, tmp_path):
+    """The fuzzer's finding (tests/data/README.md): its strips are refused before any decoder sees them."""
+    crash = Path(__file__).with_name("data") / "lzw_decoder_crash.tif"
+    proc, rows = predict([crash, damaged / "good_raw.tif"], tmp_path / "out", "--workers", "1", timeout=300)
+    rows = by_path(rows)
+    assert "truncated file (or a damaged header)" in rows[crash.name][0]["error"]
+    assert rows["good_raw.tif"][0]["error"] == ""
+
+
 def test_a_reader_that_hangs_is_replaced_after_the_time_limit(damaged, tmp_path):
     os.mkfifo(tmp_path / "hangs.tif")  # a read that never ends, as on an unreachable network disk
     inputs = [damaged / "good_raw.tif", tmp_path / "hangs.tif", damaged / "good_zlib.tif", damaged / "cut_zlib.tif"]
@@ -109,7 +118,7 @@ def test_a_reader_that_hangs_is_replaced_after_the_time_limit(damaged, tmp_path)
     rows = by_path(rows)
     assert "did not end within 10" in rows["hangs.tif"][0]["error"]
     assert rows["good_raw.tif"][0]["error"] == rows["good_zlib.tif"][0]["error"] == ""
-    assert "do not decode" in rows["cut_zlib.tif"][0]["error"]
+    assert "truncated file" in rows["cut_zlib.tif"][0]["error"]
 
 
 def _kill_workers_opening_a_fifo(stop):
