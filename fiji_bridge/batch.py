@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.batch import UniqueStems
+from model.image_files import ImageFileError, check_intact
 from model.scaling import ImageError
 
 from ._java import jimport, start_imagej
@@ -61,6 +62,11 @@ def run_files(paths, output_dir, options=None, *, fiji_dir=None, progress=None):
     report = FijiBatchReport()
     for path in tqdm(paths, desc="assessing focus in ImageJ", unit="image",
                      disable=None if progress is None else not progress):
+        try:
+            check_intact(path)  # ImageJ's own TIFF reader hangs on some truncated files
+        except ImageFileError as exc:
+            report.errors.append(str(exc))
+            continue
         imp = IJ.openImage(str(path))
         if imp is None:
             report.errors.append(f"{path}: ImageJ cannot open this file")

@@ -279,16 +279,8 @@ def _lazy_tiff_plane(tif, page):
         raise ImageFileError(f"{tif.filehandle.path}: pages of shape {key.shape} are not grayscale planes")
     rows, cols = key.shape
     dtype = np.dtype(tif.byteorder + key.dtype.char)
-    path, file_size = tif.filehandle.path, tif.filehandle.size
-    claimed = rows * cols * dtype.itemsize
-    if key.compression == 1 and claimed > file_size:
-        raise ImageFileError(f"{path}: truncated file: its header says {rows}x{cols} pixels "
-                             f"({_megabytes(claimed)}), the file holds {_megabytes(file_size)}")
-    ends = np.asarray(page.dataoffsets, np.int64) + np.asarray(page.databytecounts, np.int64)
-    if ends.size == 0 or ends.max() > file_size:
-        # Never hand a decoder data past the end: imagecodecs' LZW decoder crashed its process on such a file.
-        raise ImageFileError(f"{path}: truncated file (or a damaged header): its pixel data run to "
-                             f"{_megabytes(max(ends, default=0))}, the file holds {_megabytes(file_size)}")
+    path = tif.filehandle.path
+    claimed = _check_page_bounds(tif, page)
     if key.compression == 1 and page.is_contiguous:
         offset = page.dataoffsets[0]
         row_bytes = cols * dtype.itemsize
@@ -309,6 +301,43 @@ def _lazy_tiff_plane(tif, page):
             return cache[0][r0:r1]
         return LazyPlane((rows, cols), key.dtype, read_rows)
     return LazyPlane((rows, cols), key.dtype, lambda r0, r1: _decode_rows(tif, page, r0, r1))
+
+
+def check_intact(path):
+    """Raise :class:`ImageFileError` if the TIFF at ``path`` is cut short or its header points outside
+    it, from its headers alone (no pixel is decoded); other formats are not checked.
+
+    For readers other than this module's (ImageJ's), some of which hang on such files.
+    """
+    import tifffile
+
+    if Path(path).suffix.lower() not in TIFF_SUFFIXES:
+        return
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for page in tif.pages:
+                _check_page_bounds(tif, page)
+    except ImageFileError:
+        raise
+    except Exception as exc:  # as in LazyPlane._read
+        raise ImageFileError(describe_read_error(path, exc)) from None
+
+
+def _check_page_bounds(tif, page):
+    """The page's size in bytes, once its pixel data are known to lie inside the file."""
+    key = page.keyframe
+    path, file_size = tif.filehandle.path, tif.filehandle.size
+    rows, cols = key.shape[-2:]
+    claimed = int(np.prod(key.shape, dtype=np.int64)) * key.dtype.itemsize
+    if key.compression == 1 and claimed > file_size:
+        raise ImageFileError(f"{path}: truncated file: its header says {rows}x{cols} pixels "
+                             f"({_megabytes(claimed)}), the file holds {_megabytes(file_size)}")
+    ends = np.asarray(page.dataoffsets, np.int64) + np.asarray(page.databytecounts, np.int64)
+    if ends.size == 0 or ends.max() > file_size:
+        # Never hand a decoder data past the end: imagecodecs' LZW decoder crashed its process on such a file.
+        raise ImageFileError(f"{path}: truncated file (or a damaged header): its pixel data run to "
+                             f"{_megabytes(max(ends, default=0))}, the file holds {_megabytes(file_size)}")
+    return claimed
 
 
 def _megabytes(size):

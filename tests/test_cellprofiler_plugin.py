@@ -169,6 +169,34 @@ def test_unusable_image_gives_nan_and_a_logged_reason(caplog):
     assert "RGB" in caplog.text and "grayscale" in caplog.text
 
 
+def _damaged_arrays():
+    rng = np.random.default_rng(0)
+    cells = tifffile.imread(IN_FOCUS) / 65535.0
+    nan_plane = cells.copy()
+    nan_plane[:200] = np.nan  # a plane a reader half filled
+    return {"NaN rows": nan_plane, "all NaN": np.full((300, 300), np.nan), "all zero": np.zeros((300, 300)),
+            "infinite": np.where(rng.random(cells.shape) < 0.01, np.inf, cells),
+            "boolean": cells > 0.01, "int64": (cells * 65535).astype(np.int64),
+            "outside 0-1": cells * 40.0, "one row": np.ones((1, 500))}
+
+
+@pytest.mark.parametrize("kind", list(_damaged_arrays()))
+def test_damaged_arrays_give_nan_or_nothing_to_judge_never_a_wrong_number(kind, caplog):
+    """What a damaged file can reach the module as, after CellProfiler's own reader."""
+    module = new_module("DNA", overlay=True, patches=True)
+    with caplog.at_level(logging.WARNING):
+        workspace = run_module(module, {"DNA": (_damaged_arrays()[kind], 65535.0)})
+    m = workspace.measurements
+    score = m.get_current_image_measurement("ImageFocus_Score_DNA")
+    count = m.get_current_image_measurement("ImageFocus_PatchCount_DNA")
+    empty = m.get_current_image_measurement("ImageFocus_EmptyPatches_DNA")
+    if kind in ("all zero", "int64"):  # black, or black once CellProfiler scales int64 by its range
+        assert np.isnan(score) and count == empty > 0
+    else:  # refused, with the reason in the log (a mask, values beyond the scale, NaN or infinite pixels)
+        assert np.isnan(score) and count == 0, (kind, score, count)
+        assert "cannot assess image DNA" in caplog.text
+
+
 def test_settings_round_trip_through_the_example_pipeline():
     module = focus_module(load_pipeline(PIPELINE.read_text()))
     values = [s.unicode_value for s in module.settings()]

@@ -181,3 +181,16 @@ def test_cli_writes_tiffs_and_tables_and_reports_bad_files(tmp_path, in_focus_im
     assert int(float(rows[-1]["level"])) == predict(in_focus_image).predicted_level
     assert not (out / f"{stem}.focus_profile.png").exists()  # one plane: no profile
     assert tifffile.imread(out / f"{stem}.probabilities.tif").shape[0] == 11
+
+
+def test_cli_reports_a_truncated_file_instead_of_hanging_in_imagej(tmp_path, in_focus_image):
+    """ImageJ's own TIFF reader never returns on a zlib TIFF cut in half: the file is checked first."""
+    tifffile.imwrite(tmp_path / "whole.tif", in_focus_image, compression="zlib")
+    data = (tmp_path / "whole.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[:len(data) // 2])
+    proc = subprocess.run([sys.executable, "-m", "model.cli", "fiji", str(tmp_path / "cut.tif"),
+                           str(tmp_path / "whole.tif"), "-o", str(tmp_path / "out"), "--no-progress"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f"{tmp_path / 'cut.tif'}: truncated file" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / "whole.focus.csv").exists()
