@@ -9,9 +9,9 @@ Measured in the same run, on the same images, so the ratios compare like with li
 2. network cost per patch: the shipped network, v1's and the paper's;
 3. whole-image assessment at 696x520, 1280x1024 and 2048x2048 for the shipped
    model, v1's network (through this code, and every patch as v1 ran), the
-   paper's network (untrained weights time the same) and PLLS (the NumPy port of
-   CellProfiler's PowerLogLogSlope), and the bare model call on the same
-   patches: what the whole-image path adds to it;
+   paper's network (untrained weights time the same), and the bare model call on
+   the same patches: what the whole-image path adds to it (PowerLogLogSlope as
+   CellProfiler computes it is in ``benchmarks.against_cellprofiler``);
 4. peak memory of ``focus-quality predict`` on one 2048x2048, one 16384x16384
    (uncompressed and tiled) and one 32768x32768 (tiled) image;
 5. the network in NumPy (CellProfiler's window and app) against TensorFlow;
@@ -98,7 +98,6 @@ def throughput(n_images, folder):
     from model.patches import BATCH_PATCHES, patch_rows, rebatch
     from model.scaling import scale_factor
     from model.tiling import tile_grid
-    from model.training.plls import power_log_log_slope
 
     models = {"this model": load_model(), "this model, float32": load_model(precision="float32"),
               "v1 network": load_model(exported("compact", folder), precision="float32"),
@@ -107,7 +106,6 @@ def throughput(n_images, folder):
     methods[V1_RELEASED] = lambda im, m=models["v1 network"]: [
         m.predict_patches(batch)
         for _, batch in rebatch(patch_rows(im, tile_grid(im.shape)[0]), BATCH_PATCHES, scale=scale_factor(im.dtype))]
-    methods["PLLS"] = power_log_log_slope
     rows, bare = [], []
     cases = [(f"{w}x{h}", list(test_images((h, w), n_images))) for h, w in SIZES]
     cases.append(("2048x2048, every patch with cells", [dense_image((2048, 2048), seed) for seed in range(10)]))

@@ -245,10 +245,40 @@ def _example_axes(ndim):
 
 # --- TIFF -----------------------------------------------------------------------------------
 
+def _check_page_chain(path):
+    """Follow the chain of a TIFF's page headers (IFDs): a chain that loops back on itself made tifffile
+    read pages forever (found by the fuzzer); one that leaves the file is damaged too."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+        size = os.fstat(f.fileno()).st_size
+        if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+            return  # not a TIFF: tifffile says so in its own words
+        order = "<" if head[:2] == b"II" else ">"
+        big = struct.unpack(order + "H", head[2:4])[0] == 43
+        count_format, entry_size, offset_format = ("Q", 20, "Q") if big else ("H", 12, "I")
+        count_size, offset_size = struct.calcsize(count_format), struct.calcsize(offset_format)
+        offset = struct.unpack(order + offset_format, head[8:16] if big else head[4:8])[0]
+        seen = set()
+        while offset:
+            if offset in seen:
+                raise ImageFileError(f"{path}: damaged TIFF file: its pages form a loop")
+            if offset + count_size > size or len(seen) > size // (count_size + offset_size):
+                raise ImageFileError(f"{path}: truncated file (or a damaged header): a page header lies past its end")
+            seen.add(offset)
+            f.seek(offset)
+            entries = struct.unpack(order + count_format, f.read(count_size))[0]
+            f.seek(offset + count_size + entries * entry_size)
+            link = f.read(offset_size)
+            if len(link) < offset_size:
+                raise ImageFileError(f"{path}: truncated file (or a damaged header): a page header lies past its end")
+            offset = struct.unpack(order + offset_format, link)[0]
+
+
 @contextlib.contextmanager
 def _tiff_source(path):
     import tifffile
 
+    _check_page_chain(path)
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         axes, shape = series.axes, series.shape
@@ -314,6 +344,7 @@ def check_intact(path):
     if Path(path).suffix.lower() not in TIFF_SUFFIXES:
         return
     try:
+        _check_page_chain(path)
         with tifffile.TiffFile(path) as tif:
             for page in tif.pages:
                 _check_page_bounds(tif, page)

@@ -100,12 +100,14 @@ def test_an_absurd_header_is_refused_before_allocating(tmp_path):
     assert "damaged header" in rows[0]["error"], rows[0]["error"]
 
 
-def test_the_file_that_crashed_a_decoder_in_process_is_an_error_row(damaged, tmp_path):
-    """The fuzzer's finding (tests/data/README.md): its strips are refused before any decoder sees them."""
-    crash = Path(__file__).with_name("data") / "lzw_decoder_crash.tif"
-    proc, rows = predict([crash, damaged / "good_raw.tif"], tmp_path / "out", "--workers", "1", timeout=300)
+@pytest.mark.parametrize("name, message", [("lzw_decoder_crash.tif", "truncated file (or a damaged header)"),
+                                           ("page_loop.tif", "its pages form a loop")])
+def test_the_fuzzers_findings_are_error_rows_in_process(damaged, tmp_path, name, message):
+    """Files that crashed a decoder or read forever (tests/data/README.md): refused before reading them."""
+    found = Path(__file__).with_name("data") / name
+    proc, rows = predict([found, damaged / "good_raw.tif"], tmp_path / "out", "--workers", "1", timeout=120)
     rows = by_path(rows)
-    assert "truncated file (or a damaged header)" in rows[crash.name][0]["error"]
+    assert message in rows[name][0]["error"]
     assert rows["good_raw.tif"][0]["error"] == ""
 
 
