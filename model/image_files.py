@@ -155,7 +155,8 @@ def open_planes(path, *, channel=None, z=None, t=None, series=None, axes=None):
     selection = {"channel": channel, "z": z, "t": t, "series": series}
     with contextlib.ExitStack() as stack:
         try:
-            if suffix in TIFF_SUFFIXES:
+            if suffix in TIFF_SUFFIXES or (suffix in PLAIN_SUFFIXES and _holds_tiff(path)):
+                # A TIFF under another name goes to the reader that checks it before decoding anything.
                 source = stack.enter_context(_tiff_source(path))
             elif suffix in FORMAT_SUFFIXES:
                 source = stack.enter_context(open_format(path))
@@ -244,6 +245,11 @@ def _example_axes(ndim):
 
 
 # --- TIFF -----------------------------------------------------------------------------------
+
+def _holds_tiff(path):
+    with open(path, "rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
 
 def _check_page_chain(path):
     """Follow the chain of a TIFF's page headers (IFDs): a chain that loops back on itself made tifffile
