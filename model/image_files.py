@@ -32,6 +32,10 @@ IMAGE_SUFFIXES = TIFF_SUFFIXES + PLAIN_SUFFIXES
 #: decoding: deflate cannot exceed 1032:1, so such a header is damaged, and decoding it would exhaust memory.
 MAX_DECODE_RATIO = 2048
 
+#: More planes than this in one file is a damaged header (a 384-well plate of 4 channels, 50 planes and 100
+#: time points has 7.7 million), and listing them would exhaust memory.
+MAX_PLANES = 10_000_000
+
 #: Labelled axes: letter in an axes string -> Plane attribute.
 AXES = {"S": "series", "C": "channel", "Z": "z", "T": "t"}
 
@@ -205,6 +209,11 @@ class PlaneSource:
         self.axes, self.shape, self._plane = axes, tuple(shape), plane
 
     def planes(self, path, axes_override, selection):
+        if min(self.shape[-2:], default=0) < 1:
+            raise ImageFileError(f"{path}: damaged or empty file: its planes are {'x'.join(map(str, self.shape[-2:]))} "
+                                 "pixels")
+        if math.prod(self.shape[:-2]) > MAX_PLANES:
+            raise ImageFileError(f"{path}: damaged header: it claims {math.prod(self.shape[:-2]):,} planes")
         axes = _checked_axes(path, axes_override or self.axes, self.shape)
         stack_axes = axes[:-2]
         for index, position in enumerate(np.ndindex(*self.shape[:-2])):

@@ -102,7 +102,8 @@ def test_an_absurd_header_is_refused_before_allocating(tmp_path):
 
 @pytest.mark.parametrize("name, message", [("lzw_decoder_crash.tif", "truncated file (or a damaged header)"),
                                            ("page_loop.tif", "its pages form a loop"),
-                                           ("tiff_named_jpg.jpg", "a page header lies past its end")])
+                                           ("tiff_named_jpg.jpg", "a page header lies past its end"),
+                                           ("empty_planes_billions_of_samples.tif", "its planes are 0x0 pixels")])
 def test_the_fuzzers_findings_are_error_rows_in_process(damaged, tmp_path, name, message):
     """Files that crashed a decoder or read forever (tests/data/README.md): refused before reading them."""
     found = Path(__file__).with_name("data") / name
