@@ -90,7 +90,7 @@ def report(cellprofiler_python, n_images):
     first = [(m, cpu, wall) for n, m, cpu, wall in timings if n == 1 and m.startswith("Measure")]
     return "\n".join(
         ["## MeasureImageFocus against MeasureImageQuality (blur) in one CellProfiler pipeline", "",
-         f"CellProfiler ({cellprofiler_python}), headless; per image, seconds "
+         f"CellProfiler in {Path(cellprofiler_python).parent.parent.name}, headless; per image, seconds "
          f"(typical: mean of images 2-{n_typical}; the first image also loads the model):", "",
          "| image | MeasureImageQuality (blur) ExecutionTime | its wall time | MeasureImageFocus ExecutionTime "
          "| its wall time | Focus / Quality ExecutionTime |", "|---|---|---|---|---|---|", *rows, "",
