@@ -306,10 +306,13 @@ def _assess_all(jobs, options, annotated_dir, workers, scheduler, time_limit=Non
         options = replace(options, model=load_model(options.model))
         marker = Path(annotated_dir) / IN_PROGRESS_FILE
         for path, stem in jobs:
-            # A decoder that takes this process down leaves the marker: --resume then skips the file.
+            # Only a decoder that takes this process down leaves the marker (an interruption, Ctrl-C,
+            # removes it): --resume then skips that file.
             marker.write_text(f"{path}\n")
-            outcome = assess_file(path, options, annotated_dir, stem)
-            marker.unlink()
+            try:
+                outcome = assess_file(path, options, annotated_dir, stem)
+            finally:
+                marker.unlink(missing_ok=True)
             yield outcome
         return
     pool = _WorkerPool(workers, options, annotated_dir, time_limit)

@@ -22,7 +22,8 @@ so images of any size fit in memory.
 
 intensity scale: uint8 is divided by 255, other integer types are raw counts divided
 by 65535, float images must already lie in [0, 1] (else give --max-value).
-exit status: 0 all files assessed, 1 some files failed (see the error column), 2 usage or model error.
+exit status: 0 all files assessed, 1 some files failed (see the error column), 2 usage or model error,
+130 interrupted (Ctrl-C; --resume continues).
 """
 
 
@@ -234,6 +235,10 @@ def main(argv=None):
     except (ModelError, FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
         LOGGER.error("%s", exc)
         return 2
+    except KeyboardInterrupt:
+        hint = " (`predict --resume` continues where it stopped)" if args.command == "predict" else ""
+        LOGGER.error("interrupted%s", hint)
+        return 130
 
 
 if __name__ == "__main__":

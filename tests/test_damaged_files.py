@@ -263,3 +263,24 @@ def test_fuzzed_files_of_every_format_in_one_batch(tmp_path):
         assert all(r["error"] == "" for r in file_rows), file_rows
     failed = sum(any(r["error"] for r in file_rows) for file_rows in rows.values())
     print(f"fuzz: {len(inputs)} files, {failed} error rows, {elapsed:.0f} s")
+
+
+def test_ctrl_c_is_an_interruption_not_a_damaged_file(tmp_path):
+    """Ctrl-C ends the run with status 130 and a hint; --resume then assesses every file, blaming none."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        shutil.copy(IN_FOCUS, folder / f"f{i:03d}.tif")
+    command = [sys.executable, "-m", "model", "predict", str(folder), "-o", str(tmp_path / "out"), "--no-png",
+               "--no-progress", "--workers", "1"]
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "out" / "results.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not results.is_file() or len(results.read_text().splitlines()) < 20):
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    stderr = run.communicate(timeout=120)[1]
+    assert run.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    assert not (tmp_path / "out" / ".reading").exists()
+    proc, rows = predict([folder], tmp_path / "out", "--workers", "1", "--resume")
+    assert proc.returncode == 0 and len(rows) == 300 and not any(r["error"] for r in rows)
