@@ -9,7 +9,6 @@ CellProfiler's ``sys.path`` and shared with the user's other plugins, so the
 core goes in under :data:`CORE_PACKAGE`, a name no other plugin has.
 """
 import ast
-import hashlib
 import shutil
 import tempfile
 import zipfile
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import model
 from model.numpy_network import WEIGHTS_FILE
-from model.predictor import CHECKSUM_FILE, DEFAULT_MODEL_DIR
+from model.predictor import DEFAULT_MODEL_DIR, write_checksums
 
 MODULE_FILE = Path(__file__).resolve().with_name("measureimagefocus.py")
 CORE_DIR = Path(model.__file__).resolve().parent
@@ -42,9 +41,8 @@ def write_plugin_folder(folder):
     (core / DEFAULT_MODEL_DIR.name).mkdir(parents=True)
     for name in core_modules():
         shutil.copy2(CORE_DIR / f"{name}.py", core / f"{name}.py")
-    weights = shutil.copy2(DEFAULT_MODEL_DIR / WEIGHTS_FILE, core / DEFAULT_MODEL_DIR.name / WEIGHTS_FILE)
-    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-    (core / DEFAULT_MODEL_DIR.name / CHECKSUM_FILE).write_text(f"{digest}  {WEIGHTS_FILE}\n")
+    shutil.copy2(DEFAULT_MODEL_DIR / WEIGHTS_FILE, core / DEFAULT_MODEL_DIR.name / WEIGHTS_FILE)
+    write_checksums(core / DEFAULT_MODEL_DIR.name)
     source = MODULE_FILE.read_text()
     rewritten = source.replace("from model.", f"from {CORE_PACKAGE}.")
     if rewritten == source:

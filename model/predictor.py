@@ -198,6 +198,14 @@ def _captured_stderr():
             lines.extend(line for line in sink.read().decode(errors="replace").splitlines() if line.strip())
 
 
+def write_checksums(folder):
+    """List every file of ``folder`` in its ``SHA256SUMS``, which :func:`load_model` checks."""
+    folder = Path(folder)
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(folder).as_posix()}"
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CHECKSUM_FILE]
+    (folder / CHECKSUM_FILE).write_text("\n".join(lines) + "\n")
+
+
 def _verify_checksums(folder):
     listing = folder / CHECKSUM_FILE
     if not listing.is_file():

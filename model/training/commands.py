@@ -94,7 +94,8 @@ def add_commands(commands):
 
 
 def _export_numpy_weights(args):
-    from .export import write_checksums, write_numpy_weights
+    from ..predictor import write_checksums
+    from .export import write_numpy_weights
 
     target = write_numpy_weights(args.model)
     write_checksums(args.model)

@@ -11,7 +11,6 @@ gets ``predict_patches_int8`` instead: the same function in 8-bit integer
 arithmetic, through oneDNN's int8 convolutions (AVX-512 VNNI); its float32
 signature computes the rounding in float32, for machines without them.
 """
-import hashlib
 from pathlib import Path
 
 import keras
@@ -20,7 +19,7 @@ import tensorflow as tf
 
 from ..constants import PATCH_SIZE
 from ..numpy_network import FORMAT_VERSION, WEIGHTS_FILE, NumpyNetwork
-from ..predictor import BFLOAT16_PATCH_SIGNATURE, CHECKSUM_FILE, INT8_PATCH_SIGNATURE, PATCH_SIGNATURE
+from ..predictor import BFLOAT16_PATCH_SIGNATURE, INT8_PATCH_SIGNATURE, PATCH_SIGNATURE, write_checksums
 from .architectures import Int8Conv2D, PatchStandardization, Quantize8
 
 _PATCHES = tf.TensorSpec([None, PATCH_SIZE, PATCH_SIZE, 1], tf.float32, name="patches")
@@ -127,14 +126,6 @@ def export_saved_model(classifier, folder):
         write_numpy_weights(folder)
     write_checksums(folder)
     return folder
-
-
-def write_checksums(folder):
-    """List every file of ``folder`` in its ``SHA256SUMS`` (checked whenever the model is loaded)."""
-    folder = Path(folder)
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(folder).as_posix()}"
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CHECKSUM_FILE]
-    (folder / CHECKSUM_FILE).write_text("\n".join(lines) + "\n")
 
 
 def write_numpy_weights(folder):
