@@ -176,12 +176,11 @@ def _well_svg(well, x, y, side):
     fill = ERROR if not well.judged and any(r.error for r in well.images) else (
         NOTHING_TO_JUDGE if math.isnan(median) else _colour(median))
     state = "lost" if well.lost_focus else ("ok" if well.judged else "unjudged")
-    parts = [f'<g class="well" data-key="{html.escape(_key(well))}" data-well="{well.name}" data-state="{state}" '
-             f'data-fill="{fill}"><title>{html.escape(well.name)}</title>',
-             f'<rect class="frame" x="{x + 1}" y="{y + 1}" width="{side - 2}" height="{side - 2}" fill="{fill}" '
-             f'stroke="{"#fff" if well.lost_focus else "#000"}" stroke-width="{2 if well.lost_focus else 1}"/>']
-    parts.append("</g>")
-    return "".join(parts)
+    # The sites are drawn inside the frame by the page's script, from the well's data.
+    return (f'<g class="well" data-key="{html.escape(_key(well))}" data-well="{well.name}" data-state="{state}" '
+            f'data-fill="{fill}"><title>{html.escape(well.name)}</title>'
+            f'<rect class="frame" x="{x + 1}" y="{y + 1}" width="{side - 2}" height="{side - 2}" fill="{fill}" '
+            f'stroke="{"#fff" if well.lost_focus else "#000"}" stroke-width="{2 if well.lost_focus else 1}"/></g>')
 
 
 def _site_order(site):

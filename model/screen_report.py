@@ -40,6 +40,11 @@ class ImageRecord:
         return not self.error and not math.isnan(self.expected)
 
     @property
+    def nothing_to_judge(self):
+        """Assessed, and every patch was empty (background, saturated, no structure)."""
+        return not self.error and math.isnan(self.expected)
+
+    @property
     def to_reimage(self):
         return self.judged and not self.in_focus
 
@@ -85,7 +90,7 @@ class Well:
                 "in_focus_fraction": _round(self.in_focus_fraction),
                 "median_expected_level": _round(self.median_expected_level),
                 "worst_expected_level": _round(self.worst_expected_level),
-                "empty_images": sum(not r.error and math.isnan(r.expected) for r in self.images),
+                "empty_images": sum(r.nothing_to_judge for r in self.images),
                 "errors": sum(bool(r.error) for r in self.images), "lost_focus": int(self.lost_focus)}
 
 
@@ -128,7 +133,7 @@ class Screen:
     def counts(self):
         return {"images": len(self.images), "in focus": sum(r.judged and r.in_focus for r in self.images),
                 "out of focus": len(self.to_reimage),
-                "nothing to judge": sum(not r.error and not r.judged for r in self.images),
+                "nothing to judge": sum(r.nothing_to_judge for r in self.images),
                 "errors": sum(bool(r.error) for r in self.images), "names matching no pattern": len(self.unplaced)}
 
     def level_histogram(self):
