@@ -96,3 +96,4 @@ benchmark: install-test install-cp4 install-cp4-app
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.inside_cellprofiler \
 	  --cellprofiler-python $(abspath $(VENV_APP))/bin/python >> benchmarks/RESULTS-cellprofiler.md
 	$(BIN)/python -m benchmarks.report_scale >> benchmarks/RESULTS.md
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.fiji_launcher >> benchmarks/RESULTS.md

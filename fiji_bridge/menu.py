@@ -6,13 +6,13 @@ table and any new images; problems become an ImageJ error dialog.
 """
 import logging
 import threading
-from dataclasses import replace
 
 from model.scaling import ImageError
 
 from ._java import jimport, start_imagej
 from .batch import FijiOptions
 from .command import TABLE_TITLE, TITLE, run_focus_quality
+from .dialog import PLANE_CHOICES, chosen_options, default_value, fields
 
 LOGGER = logging.getLogger(__name__)
 
@@ -69,11 +69,6 @@ def _listener(options):
     return RunOnCurrentImage()
 
 
-#: The dialog's words for the scopes of :data:`fiji_bridge.planes.SCOPES`.
-PLANE_CHOICES = {"plane": "Current plane", "stack": "Every plane of this channel",
-                 "all": "Every plane of every channel"}
-
-
 def ask_options(imp, defaults):
     """The command's options from ImageJ's dialog, starting at ``defaults``; None if the user cancels.
 
@@ -81,27 +76,21 @@ def ask_options(imp, defaults):
     """
     dialog = jimport("ij.gui.GenericDialog")(TITLE)
     stack = imp.getStackSize() > 1
-    if stack:
-        dialog.addChoice("Planes", list(PLANE_CHOICES.values()), PLANE_CHOICES[defaults.scope])
-    dialog.addNumericField("Patch columns (0 = cover the image)", defaults.tiles_x or 0, 0)
-    dialog.addNumericField("Patch rows (0 = cover the image)", defaults.tiles_y or 0, 0)
-    dialog.addNumericField("Border width (0 = automatic)", defaults.border or 0, 0)
-    dialog.addCheckbox("Filled patches", defaults.solid)
-    dialog.addCheckbox("Probability image", defaults.probability_image)
-    if stack:
-        dialog.addCheckbox("Go to the best plane", defaults.go_to_best)
-        dialog.addCheckbox("Duplicate the best plane (per frame)", defaults.duplicate_best)
+    shown = fields(stack)
+    for field in shown:
+        default = default_value(field, defaults)
+        if field.kind == "choice":
+            dialog.addChoice(field.label, list(PLANE_CHOICES.values()), default)
+        elif field.kind == "number":
+            dialog.addNumericField(field.label, default, 0)
+        else:
+            dialog.addCheckbox(field.label, default)
     dialog.showDialog()
     if dialog.wasCanceled():
         return None
-    scope = list(PLANE_CHOICES)[int(dialog.getNextChoiceIndex())] if stack else "plane"
-    tiles_x, tiles_y, border = (int(dialog.getNextNumber()) or None for _ in range(3))
-    chosen = replace(defaults, scope=scope, plane=None, tiles_x=tiles_x, tiles_y=tiles_y, border=border,
-                     solid=bool(dialog.getNextBoolean()), probability_image=bool(dialog.getNextBoolean()))
-    if stack:
-        chosen = replace(chosen, go_to_best=bool(dialog.getNextBoolean()),
-                         duplicate_best=bool(dialog.getNextBoolean()))
-    return chosen
+    read = {"choice": lambda: str(dialog.getNextChoice()), "number": lambda: float(dialog.getNextNumber()),
+            "checkbox": lambda: bool(dialog.getNextBoolean())}
+    return chosen_options(defaults, {field.option: read[field.kind]() for field in shown}, stack)
 
 
 def run_on_current_image(options):

@@ -106,6 +106,17 @@ def build_parser():
     fopts.add_argument("--max-value", type=float, metavar="V", help="intensity scale override, as for predict")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    i = commands.add_parser("install-fiji", help="add Plugins > Microscope Image Focus Quality to a Fiji or ImageJ",
+                            description="Add the Fiji command to a Fiji.app or ImageJ folder, for Fiji started "
+                                        "from its own launcher: at its next start, Plugins > Microscope Image "
+                                        "Focus Quality assesses the current image with this Python "
+                                        "environment's model (kept loaded until Fiji ends), and macros can call "
+                                        "run(\"Microscope Image Focus Quality\", \"...\"). Run it again after "
+                                        "moving this environment.")
+    i.set_defaults(run=_install_fiji)
+    i.add_argument("folder", metavar="DIR", help="the Fiji.app or ImageJ folder (its plugins/ folder gets the command)")
+    i.add_argument("--uninstall", action="store_true", help="remove the command this command added")
+
     r = commands.add_parser("report", help="plate maps of a screen: report.html, wells.csv, out_of_focus.txt",
                             description="Which plates and wells lost focus: from a `predict` output folder "
                                         "(or its results.csv), or a CellProfiler Image.csv exported from the "
@@ -186,6 +197,19 @@ def _fiji(args):
                        progress=False if args.no_progress else None)
     print(f"{len(paths) - len(report.errors)} of {len(paths)} files assessed; TIFFs and tables in {args.output}")
     return 1 if report.errors else 0
+
+
+def _install_fiji(args):
+    from fiji_bridge.install import install, uninstall
+
+    if args.uninstall:
+        removed = uninstall(args.folder)
+        print(f"removed {removed}" if removed else f"nothing to remove: the command is not installed in {args.folder}")
+        return 0
+    path = install(args.folder, sys.executable)
+    print(f"wrote {path}: restart Fiji, then use Plugins > Microscope Image Focus Quality on an image "
+          "(or the Macro Recorder to script it)")
+    return 0
 
 
 def _report(args):

@@ -57,7 +57,7 @@ def check_plane(image):
         raise ImageError(f"`image` is empty (shape {shape})")
     if min(shape) < PATCH_SIZE:
         raise ImageError(
-            f"`image` is {shape[0]}x{shape[1]} px, smaller than one {PATCH_SIZE}x{PATCH_SIZE} patch")
+            f"`image` is {shape[1]} px wide and {shape[0]} px high, smaller than one {PATCH_SIZE}x{PATCH_SIZE} patch")
     return arr
 
 

@@ -17,7 +17,8 @@ import time
 
 def main(image_path, screenshots):
     from fiji_bridge import jimport
-    from fiji_bridge.menu import PLANE_CHOICES, start_gui
+    from fiji_bridge.dialog import PLANE_CHOICES
+    from fiji_bridge.menu import start_gui
 
     item = start_gui([image_path])
     WindowManager = jimport("ij.WindowManager")
