@@ -133,7 +133,7 @@ class ImageJWindow:
         return np.asarray(image)
 
     def open_plugins_menu(self):
-        """Click "Plugins" in ImageJ's menu bar; returns the menu bar's label positions were it found it."""
+        """Click "Plugins" in ImageJ's menu bar."""
         x, y, _, _ = self.geometry(self.main)
         self.xdotool("mousemove", x + PLUGINS_LABEL_X, y + MENU_BAR_Y, "click", "1")
         time.sleep(1.0)
@@ -149,7 +149,7 @@ class ImageJWindow:
             self.xdotool("key", "Up")
         time.sleep(0.5)
         x, y, _, _ = self.geometry(self.main)
-        menu_region = (x + PLUGINS_LABEL_X - 20, y + MENU_BAR_Y + 10, 400, 600)
+        menu_region = (x + PLUGINS_LABEL_X - 40, y + MENU_BAR_Y + 10, 400, 600)
         pixels = self.screenshot(screenshot, menu_region)
         row = highlighted_row(pixels)
         self.xdotool("mousemove", menu_region[0] + 100, menu_region[1] + row, "click", "1")

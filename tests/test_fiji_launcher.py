@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tifffile
 
@@ -130,7 +131,7 @@ def test_menu_on_a_single_image_gives_the_python_commands_overlay_and_table(imag
     try:
         menu, table = click_command_and_ok(window, artifacts, "single")
         image = window.wait_for_window(r"^bbbc006_a01_s1_w1_infocus\.tif$")
-        window.xdotool("windowmove", table, 0, 600)
+        window.xdotool("windowmove", table, 0, 640)
         time.sleep(1.0)
         window.screenshot(artifacts / "single_after_run.png")
         info = dump(window, imagej_dir / "dump")
@@ -157,7 +158,10 @@ def test_menu_on_a_stack_binds_each_planes_patches_as_the_python_command_does(im
                                                                               stack_file, tmp_path):
     window = start_window(imagej_dir, display, stack_file)
     try:
-        click_command_and_ok(window, artifacts, "stack")
+        _, table = click_command_and_ok(window, artifacts, "stack")
+        window.xdotool("windowmove", table, 0, 700)
+        time.sleep(1.0)
+        window.screenshot(artifacts / "stack_after_run.png")
         info = dump(window, imagej_dir / "dump")
     finally:
         window.close()
@@ -188,6 +192,27 @@ def test_a_macro_runs_it_with_options_and_defaults_for_the_rest(imagej_dir, disp
         "image=focal_series.tif", "image=Focus probabilities of focal_series.tif (slices 1-3)",
         "image=focal_series.tif best focus"]
     _, table_csv = python_command(stack_file, tmp_path / "python", "--probabilities", "--duplicate-best")
+    assert_same_table(table_of(tmp_path / "table.csv", True), table_of(table_csv, False))
+
+
+def test_a_macro_on_a_hyperstack_binds_rois_to_channel_slice_and_frame(imagej_dir, display, in_focus_image, tmp_path):
+    planes = focal_stack(in_focus_image)
+    hyperstack = np.stack([planes, planes[::-1]], axis=1)  # (Z, C, Y, X); channel 2 has the levels reversed
+    path = tmp_path / "hyperstack.tif"
+    tifffile.imwrite(path, hyperstack, imagej=True, metadata={"axes": "ZCYX"})
+    proc = launcher.run_batch(imagej_dir, f"""
+    open("{path}");
+    Stack.setPosition(2, 1, 1);
+    run("{COMMAND}", "planes=[Every plane of every channel]");
+    saveAs("Tiff", "{tmp_path}/shown.tif");
+    selectWindow("Focus Quality");
+    Table.save("{tmp_path}/table.csv");
+    """, display)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tif, table_csv = python_command(path, tmp_path / "python")
+    shown = overlay_of(tmp_path / "shown.tif")
+    assert shown == overlay_of(tif)
+    assert {roi[5:8] for roi in shown} == {(c, z, 1) for c in (1, 2) for z in (1, 2, 3)}
     assert_same_table(table_of(tmp_path / "table.csv", True), table_of(table_csv, False))
 
 
