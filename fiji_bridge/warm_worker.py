@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .macro_client import parent_alive, receive, send, write_state
 
 LOGGER = logging.getLogger("focus-quality-fiji")
@@ -54,7 +56,7 @@ def start(args):
 
     start_imagej()
     load_model()
-    noise = __import__("numpy").random.default_rng(0).integers(0, 4096, (168, 168), dtype="uint16")
+    noise = np.random.default_rng(0).integers(0, 4096, (168, 168), dtype=np.uint16)
     predict(noise)  # the first call through the network builds its graph: not on the user's first image
 
 
@@ -74,7 +76,10 @@ def assess(request):
         return {"error": f"the image saved for the worker cannot be read back ({work / 'input.tif'})"}
     imp.setTitle(request["title"])
     channel, slice_, frame, index = request["position"]
-    imp.setPosition(channel, slice_, frame) if imp.isHyperStack() else imp.setSlice(index)
+    if imp.isHyperStack():
+        imp.setPosition(channel, slice_, frame)
+    else:
+        imp.setSlice(index)
     try:
         options = chosen_options(FijiOptions(), request["options"], imp.getStackSize() > 1)
         run = run_focus_quality(imp, **options.command_kwargs())
