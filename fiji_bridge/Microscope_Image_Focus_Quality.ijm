@@ -21,6 +21,11 @@ stack = nSlices > 1;
 Stack.getPosition(channel, slice, frame);
 index = getSliceNumber();
 
+// The first call of a session starts the worker now, so that it loads while the dialog is open.
+java = newArray("--class-path", call("java.lang.System.getProperty", "java.class.path"), "--imagej-dir",
+	getDirectory("imagej"), "--java-home", call("java.lang.System.getProperty", "java.home"));
+exec(python, client, "--start", java[0], java[1], java[2], java[3], java[4], java[5]);
+
 Dialog.create(title);
 {{DIALOG}}
 Dialog.show();
@@ -42,8 +47,7 @@ if (selected)
 	run("Restore Selection");
 showStatus("Assessing focus of " + image + "...");
 lines = split(exec(python, client, "--work", work, "--title", image, "--position", channel, slice, frame, index,
-	"--class-path", call("java.lang.System.getProperty", "java.class.path"), "--imagej-dir", getDirectory("imagej"),
-	"--java-home", call("java.lang.System.getProperty", "java.home"), {{ARGUMENTS}}), "\n");
+	java[0], java[1], java[2], java[3], java[4], java[5], {{ARGUMENTS}}), "\n");
 reply = List.getList();  // the caller's key-value list, restored below
 List.clear();
 for (i = 0; i < lines.length; i++) {

@@ -81,52 +81,72 @@ def ask(state, request):
         return receive(connection)
 
 
-def start_worker(state, args):
-    """Start the warm worker, detached from this process, and wait until it is ready."""
-    log = Path(f"{state}.log")
-    command = [sys.executable, "-m", "fiji_bridge.warm_worker", "--state", str(state), "--parent", str(os.getppid()),
-               "--class-path", args.class_path, "--imagej-dir", args.imagej_dir, "--java-home", args.java_home]
-    detach = ({"creationflags": 0x00000008 | 0x00000200} if os.name == "nt"  # DETACHED_PROCESS, new group
-              else {"start_new_session": True})
-    with open(log, "w") as out:
-        worker = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                  cwd=Path(__file__).resolve().parents[1], **detach)
+def ensure_worker(state, args, *, wait=True):
+    """Start the session's worker unless one is already starting; with ``wait``, return once it is ready.
+
+    The worker's process id goes to ``<state>.starting`` as soon as it is spawned, so the macro can start it
+    while its dialog is open (``--start``) and the request that follows waits for that worker instead of
+    starting a second one.
+    """
+    log, starting = Path(f"{state}.log"), Path(f"{state}.starting")
+    try:
+        pid = int(starting.read_text())
+    except (OSError, ValueError):
+        pid = None
+    if pid is None or not parent_alive(pid):
+        Path(state).unlink(missing_ok=True)  # left by a worker that died
+        command = [sys.executable, "-m", "fiji_bridge.warm_worker", "--state", str(state), "--parent",
+                   str(os.getppid()), "--class-path", args.class_path, "--imagej-dir", args.imagej_dir,
+                   "--java-home", args.java_home]
+        detach = ({"creationflags": 0x00000008 | 0x00000200} if os.name == "nt"  # DETACHED_PROCESS, new group
+                  else {"start_new_session": True})
+        with open(log, "w") as out:
+            pid = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                   cwd=Path(__file__).resolve().parents[1], **detach).pid
+        starting.write_text(str(pid))
     end = time.monotonic() + START_TIMEOUT_SECONDS
-    while not Path(state).exists():
-        if worker.poll() is not None:
+    while wait and not Path(state).exists():
+        if not parent_alive(pid):
             tail = log.read_text(errors="replace").strip().splitlines()[-6:]
             raise RuntimeError("the focus model could not be started in this Python environment "
                                f"({sys.executable}):\n" + "\n".join(tail))
         if time.monotonic() > end:
-            worker.kill()
             raise RuntimeError(f"the focus model did not start within {START_TIMEOUT_SECONDS} s (log: {log})")
         time.sleep(0.05)
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Assess the image the macro saved in WORK (see the module).")
-    parser.add_argument("--work", required=True, help="folder with input.tif; the outputs go there too")
-    parser.add_argument("--title", required=True, help="the image's title in Fiji")
-    parser.add_argument("--position", required=True, type=int, nargs=4, metavar=("C", "Z", "T", "INDEX"),
+    parser.add_argument("--start", action="store_true",
+                        help="only start the session's worker, without waiting (while the dialog is open)")
+    parser.add_argument("--work", help="folder with input.tif; the outputs go there too")
+    parser.add_argument("--title", help="the image's title in Fiji")
+    parser.add_argument("--position", type=int, nargs=4, metavar=("C", "Z", "T", "INDEX"),
                         help="the plane on screen: channel, slice, frame and stack index (1-based)")
     parser.add_argument("--class-path", default="")
     parser.add_argument("--imagej-dir", default="")
     parser.add_argument("--java-home", default="")
     parser.add_argument("options", nargs="*", metavar="OPTION=VALUE", help="the dialog's values by FijiOptions name")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.start and None in (args.work, args.title, args.position):
+        parser.error("--work, --title and --position are required (or --start)")
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    request = {"work": args.work, "title": args.title, "position": args.position,
-               "options": dict(option.split("=", 1) for option in args.options)}
     state = state_path(os.getppid())
     try:
+        if args.start:
+            if not Path(state).exists():
+                ensure_worker(state, args, wait=False)
+            return 0
+        request = {"work": args.work, "title": args.title, "position": args.position,
+                   "options": dict(option.split("=", 1) for option in args.options)}
         try:
             reply = ask(state, request)
-        except (OSError, ValueError):  # no worker yet, or one left from a Fiji that crashed
-            Path(state).unlink(missing_ok=True)
-            start_worker(state, args)
+        except (OSError, ValueError):  # no worker yet, still starting, or one left from a Fiji that crashed
+            ensure_worker(state, args)
             reply = ask(state, request)
     except (OSError, RuntimeError, ValueError) as exc:
         reply = {"error": str(exc)}

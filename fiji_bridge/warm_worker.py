@@ -124,7 +124,7 @@ def watch_parent(pid, state):
     """End the process, removing its state file and log, when the Fiji that started it has ended."""
     while parent_alive(pid):
         time.sleep(PARENT_POLL_SECONDS)
-    for path in (Path(state), Path(f"{state}.log")):
+    for path in (Path(state), Path(f"{state}.log"), Path(f"{state}.starting")):
         path.unlink(missing_ok=True)
     os._exit(0)
 

@@ -110,14 +110,14 @@ class ImageJWindow:
         values = dict(line.split("=") for line in self.xdotool("getwindowgeometry", "--shell", window).split())
         return tuple(int(values[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
 
-    def wait_for_window(self, name, timeout=120, geometry=lambda g: True, other_than=()):
+    def wait_for_window(self, name, timeout=120, geometry=lambda g: True, other_than=(), settle=0.5):
         end = time.time() + timeout
         while time.time() < end:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ImageJ ended (status {self.process.returncode}); see {self.log.name}")
             found = [w for w in self.windows(name) if w not in other_than and geometry(self.geometry(w))]
             if found:
-                time.sleep(0.5)  # let it paint
+                time.sleep(settle)  # let it paint
                 return found[0]
             time.sleep(0.2)
         raise TimeoutError(f"no window {name!r} within {timeout} s")

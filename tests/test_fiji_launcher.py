@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import tifffile
 
@@ -136,8 +137,12 @@ def test_menu_on_a_single_image_gives_the_python_commands_overlay_and_table(imag
         window.screenshot(artifacts / "single_after_run.png")
         info = dump(window, imagej_dir / "dump")
         java_pid = window.process.pid
+        workers = [p for p in psutil.process_iter(["cmdline"]) if "fiji_bridge.warm_worker" in (p.info["cmdline"] or [])
+                   and str(java_pid) in p.info["cmdline"]]
     finally:
         window.close()
+    # Started while the dialog was open (--start), then used by the run: one worker for the session.
+    assert len(workers) == 1
     assert (menu.shape[0], menu.shape[1]) == (600, 400)
     assert info["installed"], "the command is not in ImageJ's menus"
     assert info["images"] == [("bbbc006_a01_s1_w1_infocus.tif", (1, 1, 1), info["images"][0][2])]
