@@ -10,11 +10,15 @@ ImageJ keys a macro option by the first word of its label (``columns=4``), so
 the first words here are all different: they are the option names users type in
 ``run("Microscope Image Focus Quality", "planes=[...] columns=4 filled")``.
 """
+import re
 from dataclasses import dataclass, replace
 
 #: The dialog's words for the scopes of :data:`fiji_bridge.planes.SCOPES`.
 PLANE_CHOICES = {"plane": "Current plane", "stack": "Every plane of this channel",
                  "all": "Every plane of every channel"}
+
+#: The field for ``max_value``: divide by this instead of the pixel type's scale (32-bit images of raw counts).
+MAX_VALUE_LABEL = "Intensity full scale"
 
 
 @dataclass(frozen=True)
@@ -37,11 +41,23 @@ FIELDS = (
     Field("number", "Columns of patches (0 = cover the image)", "tiles_x"),
     Field("number", "Rows of patches (0 = cover the image)", "tiles_y"),
     Field("number", "Border width (0 = automatic)", "border"),
+    Field("number", f"{MAX_VALUE_LABEL} (0 = by pixel type)", "max_value"),
     Field("checkbox", "Filled patches", "solid"),
     Field("checkbox", "Probability image", "probability_image"),
     Field("checkbox", "Go to the best plane", "go_to_best", stack_only=True),
     Field("checkbox", "Duplicate the best plane (per frame)", "duplicate_best", stack_only=True),
 )
+
+
+def in_dialog_words(message):
+    """A core error message with its advice for Python callers ("Pass max_value ...") given as the dialog's field.
+
+    >>> in_dialog_words("x spans 0..4095. Pass max_value (e.g. 65535 if the values are raw camera counts).")
+    'x spans 0..4095. Set "Intensity full scale" in the dialog, e.g. to 65535 if the values are raw camera counts (intensity=65535 in a macro).'
+    """
+    key = MAX_VALUE_LABEL.split()[0].lower()
+    return re.sub(r"Pass max_value \(e\.g\. (\d+) if (.*?)\)",
+                  rf'Set "{MAX_VALUE_LABEL}" in the dialog, e.g. to \1 if \2 ({key}=\1 in a macro)', message)
 
 
 def fields(stack):

@@ -12,7 +12,7 @@ from model.scaling import ImageError
 from ._java import jimport, start_imagej
 from .batch import FijiOptions
 from .command import TABLE_TITLE, TITLE, run_focus_quality
-from .dialog import PLANE_CHOICES, chosen_options, default_value, fields
+from .dialog import PLANE_CHOICES, chosen_options, default_value, fields, in_dialog_words
 
 LOGGER = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def run_on_current_image(options):
     try:
         run = run_focus_quality(imp, **chosen.command_kwargs())
     except ImageError as exc:
-        IJ.error(TITLE, str(exc))
+        IJ.error(TITLE, in_dialog_words(str(exc)))
         return None
     except Exception as exc:  # a broken model must not vanish silently into the event thread
         LOGGER.exception("focus command failed")

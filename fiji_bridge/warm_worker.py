@@ -67,7 +67,7 @@ def assess(request):
     from ._java import jimport
     from .batch import FijiOptions
     from .command import run_focus_quality
-    from .dialog import chosen_options
+    from .dialog import chosen_options, in_dialog_words
 
     IJ = jimport("ij.IJ")
     work = Path(request["work"])
@@ -84,7 +84,7 @@ def assess(request):
         options = chosen_options(FijiOptions(), request["options"], imp.getStackSize() > 1)
         run = run_focus_quality(imp, **options.command_kwargs())
     except (ImageError, ValueError) as exc:
-        return {"error": str(exc)}
+        return {"error": in_dialog_words(str(exc))}
     reply = {"overlay": str(work / "overlay.tif"), "table": str(work / "table.csv")}
     IJ.saveAsTiff(imp, reply["overlay"])
     run.table.save(reply["table"])

@@ -7,6 +7,7 @@ itself (``-batch``) check the options string, the errors and the uninstall.
 """
 import csv
 import math
+import re
 import os
 import subprocess
 import sys
@@ -150,7 +151,7 @@ def test_menu_on_a_single_image_gives_the_python_commands_overlay_and_table(imag
     assert overlay_of(imagej_dir / "dump" / "1.tif") == overlay_of(tif)
     assert_same_table(table_of(imagej_dir / "dump" / "table.csv", True), table_of(table_csv, False))
     # The Macro Recorder wrote the line that repeats the click in a macro.
-    assert info["recorded"] == [f'run("{COMMAND}", "columns=0 rows=0 border=0");']
+    assert info["recorded"] == [f'run("{COMMAND}", "columns=0 rows=0 border=0 intensity=0");']
     assert image
     # The worker ends with the ImageJ that started it.
     end = time.time() + 15
@@ -218,6 +219,23 @@ def test_a_macro_on_a_hyperstack_binds_rois_to_channel_slice_and_frame(imagej_di
     shown = overlay_of(tmp_path / "shown.tif")
     assert shown == overlay_of(tif)
     assert {roi[5:8] for roi in shown} == {(c, z, 1) for c in (1, 2) for z in (1, 2, 3)}
+    assert_same_table(table_of(tmp_path / "table.csv", True), table_of(table_csv, False))
+
+
+def test_a_32_bit_image_of_raw_counts_takes_its_full_scale(imagej_dir, display, in_focus_image, tmp_path):
+    path = tmp_path / "counts.tif"
+    tifffile.imwrite(path, in_focus_image.astype(np.float32), imagej=True)
+    proc = launcher.run_batch(imagej_dir, f"""
+    open("{path}");
+    run("{COMMAND}", "border=0");
+    run("{COMMAND}", "intensity=65535");
+    selectWindow("Focus Quality");
+    Table.save("{tmp_path}/table.csv");
+    """, display)
+    assert re.search(r"counts\.tif values span [\d.]+\.\.[\d.]+, outside 0\.\.1", proc.stdout), proc.stdout + proc.stderr
+    assert ('Set "Intensity full scale" in the dialog, e.g. to 65535 if the values are raw camera counts '
+            '(intensity=65535 in a macro).') in proc.stdout
+    _, table_csv = python_command(path, tmp_path / "python", "--max-value", "65535")
     assert_same_table(table_of(tmp_path / "table.csv", True), table_of(table_csv, False))
 
 
