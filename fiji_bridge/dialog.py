@@ -55,7 +55,7 @@ def in_dialog_words(message):
     >>> in_dialog_words("x spans 0..4095. Pass max_value (e.g. 65535 if the values are raw camera counts).")
     'x spans 0..4095. Set "Intensity full scale" in the dialog, e.g. to 65535 if the values are raw camera counts (intensity=65535 in a macro).'
     """
-    key = MAX_VALUE_LABEL.split()[0].lower()
+    key = next(field.key for field in FIELDS if field.option == "max_value")
     return re.sub(r"Pass max_value \(e\.g\. (\d+) if (.*?)\)",
                   rf'Set "{MAX_VALUE_LABEL}" in the dialog, e.g. to \1 if \2 ({key}=\1 in a macro)', message)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .batch import FijiOptions
 from .table import DECIMALS
-from .dialog import PLANE_CHOICES, default_value, fields
+from .dialog import FIELDS, PLANE_CHOICES, default_value
 
 MACRO_NAME = "Microscope_Image_Focus_Quality.ijm"
 #: A line in every macro this package writes, so that uninstalling never removes a user's file of that name.
@@ -65,10 +65,9 @@ def uninstall(imagej_dir):
 def render(imagej_dir, python):
     """The macro's text for this environment's Python and ImageJ folder."""
     client = Path(__file__).with_name("macro_client.py").resolve()
-    shown = {"stack": fields(stack=True), "single": fields(stack=False)}
     dialog, read = [], []
-    for field in shown["stack"]:
-        guard = "if (stack) " if field not in shown["single"] else ""
+    for field in FIELDS:
+        guard = "if (stack) " if field.stack_only else ""
         default = default_value(field, FijiOptions())
         if field.kind == "choice":
             choices = ", ".join(_string(c) for c in PLANE_CHOICES.values())
@@ -81,7 +80,7 @@ def render(imagej_dir, python):
             dialog.append(f"{guard}Dialog.addCheckbox({_string(field.label)}, {str(default).lower()});")
             value = "Dialog.getCheckbox()"
         read.append((f'{field.option} = ""; ' if guard else "") + f"{guard}{field.option} = {value};")
-    arguments = ", ".join(f'"{f.option}=" + {f.option}' for f in shown["stack"])
+    arguments = ", ".join(f'"{f.option}=" + {f.option}' for f in FIELDS)
     values = {"VERSION": metadata.version("microscope-focus-quality"), "IMAGEJ_DIR": _escape(str(imagej_dir)),
               "PYTHON": _escape(str(python)), "CLIENT": _escape(str(client)), "MARKER": MARKER, "DECIMALS": str(DECIMALS),
               "DIALOG": "\n".join(dialog), "READ": "\n".join(read), "ARGUMENTS": arguments}

@@ -81,12 +81,6 @@ class FileOutcome:
         return [{"path": self.path, **p.labels, **p.result.summary(), "best_plane": p.best,
                  "annotated": p.annotated, "error": ""} for p in self.planes]
 
-    def patch_rows(self):
-        """The patches.csv rows, generated one by one (a large image has many)."""
-        for p in self.planes:
-            for row in p.result.patch_rows():
-                yield {"path": self.path, **p.labels, **row}
-
 
 def assess_file(path, options, annotated_dir=None, png_stem=None):
     """Assess every (selected) plane of one file; never raises for a bad file, only for a bad model."""
@@ -131,10 +125,11 @@ _PATCH_LINE = ",%d,%d,%d,%d,%s,%.6g,%s" + ",%.6g" * NUM_LEVELS + "\r\n"
 
 
 def _patch_lines(outcome):
-    """``outcome.patch_rows()`` as the lines csv.DictWriter writes for them, formatted a whole line at a time.
+    """The patches.csv lines of ``outcome``: each plane's cells, then FocusResult.patch_rows()'s values.
 
-    A plate's patches.csv has hundreds of rows per image; formatting them cell by cell took
-    as long as the network.
+    They are formatted a whole line at a time, as csv.DictWriter with ``_format`` would write them: a
+    plate's patches.csv has hundreds of rows per image, and formatting them cell by cell took as long
+    as the network.
     """
     for p in outcome.planes:
         cells = io.StringIO()
