@@ -86,6 +86,7 @@ References
 """
 import logging
 import sys
+import textwrap
 
 import numpy as np
 import cellprofiler_core.preferences
@@ -107,12 +108,16 @@ from model.constants import NUM_LEVELS
 from model.inference import predict
 from model.overlay import annotate
 from model.predictor import ModelError, load_model
-from model.scaling import ImageError, max_value_for_scale
+from model.scaling import ImageError, in_host_words, max_value_for_scale
 from model.tiling import patch_labels
 
 LOGGER = logging.getLogger(__name__)
 
 C_IMAGE_FOCUS = "ImageFocus"
+
+#: :data:`model.scaling.MAX_VALUE_ADVICE` in CellProfiler's terms: the module has no scale setting.
+MAX_VALUE_ADVICE = ('Divide it by its full scale first: RescaleIntensity, "Divide each image by the same value" '
+                    "(65535 if the values are raw camera counts).")
 
 #: Per-image feature -> key of FocusResult.summary(); Score and Certainty are the original plugin's names.
 IMAGE_FEATURES = {
@@ -262,11 +267,13 @@ be filtered (FilterObjects), counted or exported downstream."""))
         for group in self.images:
             name = group.image_name.value
             image = workspace.image_set.get_image(name)
+            reason = ""
             try:
                 result = predict(image.pixel_data, n_rows=n_rows, n_cols=n_cols,
                                  max_value=max_value_for_scale(image.scale), model=model)
             except ImageError as exc:
-                LOGGER.warning("MeasureImageFocus cannot assess image %s: %s", name, exc)
+                reason = in_host_words(exc, name, MAX_VALUE_ADVICE)
+                LOGGER.warning("MeasureImageFocus cannot assess image %s: %s", name, reason)
                 result = None
             summary = result.summary() if result is not None else {}
             self._add_image_measurements(workspace, name, summary)
@@ -278,7 +285,7 @@ be filtered (FilterObjects), counted or exported downstream."""))
             if group.wants_overlay.value:
                 pixels = (overlay / 255.0) if overlay is not None else np.zeros(image.pixel_data.shape[:2] + (3,))
                 workspace.image_set.add(group.overlay_name.value, Image(pixels, convert=False))
-            shown.append((name, overlay, _summary_rows(summary)))
+            shown.append((name, overlay, _summary_rows(summary, reason)))
         if self.show_window:
             workspace.display_data.shown = shown
 
@@ -371,7 +378,9 @@ def _patch_feature(feature):
     return f"{C_IMAGE_FOCUS}_{feature}"
 
 
-def _summary_rows(summary):
+def _summary_rows(summary, reason=""):
+    """The window's table: the measurements, or why the image was not assessed (the app hides its log)."""
     if not summary:
-        return [("Score", "not assessed (see the log)")]
+        lines = textwrap.wrap(reason, 50) or [""]
+        return [("Score", "not assessed"), ("Why", lines[0]), *(("", line) for line in lines[1:])]
     return [(feature, f"{float(summary[key]):.4g}") for feature, key in IMAGE_FEATURES.items()]

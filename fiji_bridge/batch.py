@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.batch import UniqueStems
+from model.batch import CLI_MAX_VALUE_ADVICE, UniqueStems
 from model.image_files import ImageFileError, check_intact
-from model.scaling import ImageError
+from model.scaling import ImageError, in_host_words
 
 from ._java import jimport, start_imagej
 from .command import run_focus_quality
@@ -74,7 +74,7 @@ def run_files(paths, output_dir, options=None, *, fiji_dir=None, progress=None):
         try:
             run = run_focus_quality(imp, **options.command_kwargs())
         except ImageError as exc:
-            report.errors.append(f"{path}: {exc}")
+            report.errors.append(f"{path}: {in_host_words(exc, path, CLI_MAX_VALUE_ADVICE)}")
             continue
         report.written.extend(_write_outputs(run, imp, output_dir / stems(path)))
     for message in report.errors:

@@ -10,8 +10,9 @@ ImageJ keys a macro option by the first word of its label (``columns=4``), so
 the first words here are all different: they are the option names users type in
 ``run("Microscope Image Focus Quality", "planes=[...] columns=4 filled")``.
 """
-import re
 from dataclasses import dataclass, replace
+
+from model.scaling import in_host_words
 
 #: The dialog's words for the scopes of :data:`fiji_bridge.planes.SCOPES`.
 PLANE_CHOICES = {"plane": "Current plane", "stack": "Every plane of this channel",
@@ -50,14 +51,15 @@ FIELDS = (
 
 
 def in_dialog_words(message):
-    """A core error message with its advice for Python callers ("Pass max_value ...") given as the dialog's field.
+    """A core error message with its advice for Python callers given as the dialog's field.
 
-    >>> in_dialog_words("x spans 0..4095. Pass max_value (e.g. 65535 if the values are raw camera counts).")
+    >>> from model.scaling import MAX_VALUE_ADVICE
+    >>> in_dialog_words("x spans 0..4095. " + MAX_VALUE_ADVICE)
     'x spans 0..4095. Set "Intensity full scale" in the dialog, e.g. to 65535 if the values are raw camera counts (intensity=65535 in a macro).'
     """
     key = next(field.key for field in FIELDS if field.option == "max_value")
-    return re.sub(r"Pass max_value \(e\.g\. (\d+) if (.*?)\)",
-                  rf'Set "{MAX_VALUE_LABEL}" in the dialog, e.g. to \1 if \2 ({key}=\1 in a macro)', message)
+    return in_host_words(message, "the image", f'Set "{MAX_VALUE_LABEL}" in the dialog, e.g. to 65535 if the values '
+                                               f"are raw camera counts ({key}=65535 in a macro).")
 
 
 def fields(stack):

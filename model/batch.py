@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .constants import DEFAULT_TIME_LIMIT, NUM_LEVELS, PATCH_SIZE
 from .image_files import ImageFileError, open_planes
-from .scaling import ImageError
+from .scaling import ImageError, in_host_words
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ PATCH_COLUMNS = (PLANE_COLUMNS + ["patch", "row", "col", "size", "level", "certa
 RESULTS_FILE, PATCHES_FILE = "results.csv", "patches.csv"
 #: Names the file this process is reading (in-process runs); left behind only if reading it ended the process.
 IN_PROGRESS_FILE = ".reading"
+#: :data:`model.scaling.MAX_VALUE_ADVICE` in the words of the command line.
+CLI_MAX_VALUE_ADVICE = "Pass --max-value 65535 if the values are raw camera counts."
 
 
 @dataclass
@@ -100,7 +102,8 @@ def assess_file(path, options, annotated_dir=None, png_stem=None):
                     _write_png(png, annotate(plane.pixels, result))
                 assessed.append(AssessedPlane(plane.labels(), result, str(png)))
     except (ImageFileError, ImageError) as exc:
-        return FileOutcome(str(path), error=str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+        message = in_host_words(exc, path, CLI_MAX_VALUE_ADVICE)
+        return FileOutcome(str(path), error=message if str(path) in message else f"{path}: {message}")
     marks = best_in_series([tuple(p.labels[k] for k in ("series", "channel", "t")) for p in assessed],
                            [p.result for p in assessed])
     for plane, best in zip(assessed, marks):

@@ -24,7 +24,28 @@ from .constants import FULL_SCALE_COUNTS, PATCH_SIZE
 
 
 class ImageError(ValueError):
-    """An image the model cannot be run on; the message says why and what to do."""
+    """An image the model cannot be run on; the message says why and what to do.
+
+    The message calls the image `image` and advises Python callers (:data:`MAX_VALUE_ADVICE`);
+    hosts put it in their users' words with :func:`in_host_words`.
+    """
+
+
+#: What :func:`check_values` advises for float pixels beyond [0, 1], in a Python caller's words.
+MAX_VALUE_ADVICE = "Pass max_value (e.g. 65535 if the values are raw camera counts)."
+
+
+def in_host_words(message, subject, max_value_advice):
+    """An :class:`ImageError` message as a host shows it: ``subject`` (a file, an image title) for
+    `image`, and ``max_value_advice`` (a command-line option, a dialog field) for :data:`MAX_VALUE_ADVICE`.
+
+    Examples
+    --------
+    >>> in_host_words("`image` values span 0..4000, outside 0..1. " + MAX_VALUE_ADVICE, "a.tif",
+    ...               "Pass --max-value 65535 if the values are raw camera counts.")
+    'a.tif values span 0..4000, outside 0..1. Pass --max-value 65535 if the values are raw camera counts.'
+    """
+    return str(message).replace("`image`", str(subject)).replace(MAX_VALUE_ADVICE, max_value_advice)
 
 
 def check_plane(image):
@@ -132,8 +153,7 @@ def check_values(arr, *, max_value=None):
             raise ImageError("`image` contains NaN or infinite values")
         lo, hi = float(arr.min()), float(arr.max())
     if lo < 0 or hi > divisor:
-        hint = (" Pass max_value (e.g. 65535 if the values are raw camera counts)."
-                if arr.dtype.kind == "f" and max_value is None else "")
+        hint = f" {MAX_VALUE_ADVICE}" if arr.dtype.kind == "f" and max_value is None else ""
         raise ImageError(
             f"`image` values span {lo:g}..{hi:g}, outside 0..{divisor:g} ({rule}).{hint}")
 

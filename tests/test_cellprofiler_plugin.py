@@ -197,6 +197,20 @@ def test_damaged_arrays_give_nan_or_nothing_to_judge_never_a_wrong_number(kind, 
         assert "cannot assess image DNA" in caplog.text
 
 
+def test_the_window_says_why_an_image_was_not_assessed():
+    """The app hides its log, so the reason is in the module's window, in CellProfiler's words."""
+    module = new_module("DNA")
+    module.show_window = True
+    cells = tifffile.imread(IN_FOCUS) / 65535.0
+    workspace = run_module(module, {"DNA": (cells * 40.0, None)})  # no recorded scale: floats beyond 1
+    (name, overlay, rows), = workspace.display_data.shown
+    assert (name, overlay, rows[0]) == ("DNA", None, ("Score", "not assessed"))
+    assert rows[1][0] == "Why" and all(label == "" for label, _ in rows[2:])
+    why = " ".join(value for _, value in rows[1:])
+    assert why.startswith("DNA values span ") and "max_value" not in why
+    assert 'RescaleIntensity, "Divide each image by the same value" (65535 if' in why
+
+
 def test_settings_round_trip_through_the_example_pipeline():
     module = focus_module(load_pipeline(PIPELINE.read_text()))
     values = [s.unicode_value for s in module.settings()]

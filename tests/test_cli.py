@@ -82,6 +82,21 @@ def test_bad_files_get_an_error_row(predicted, name, message):
     assert message in row["error"] and row["predicted_level"] == ""
 
 
+def test_float_counts_are_refused_with_the_option_that_reads_them(tmp_path, in_focus_image):
+    path = tmp_path / "counts.tif"
+    tifffile.imwrite(path, in_focus_image.astype(np.float32))  # raw counts saved as 32-bit floats
+    refused = run_cli("predict", path, "-o", tmp_path / "refused", "--no-png")
+    assert refused.returncode == 1, refused.stderr
+    row, = read_rows(tmp_path / "refused" / "results.csv")
+    assert row["error"].startswith(f"{path} values span 106..1971, outside 0..1")
+    assert row["error"].endswith("Pass --max-value 65535 if the values are raw camera counts.")
+    assert row["error"] in refused.stderr
+    read = run_cli("predict", path, "-o", tmp_path / "read", "--no-png", "--max-value", "65535")
+    assert read.returncode == 0, read.stderr
+    row, = read_rows(tmp_path / "read" / "results.csv")
+    assert float(row["expected_level"]) == pytest.approx(predict(in_focus_image).expected_level, abs=1e-5)
+
+
 def test_stack_planes_and_best_plane(predicted):
     _, out = predicted
     rows = [r for r in read_rows(out / "results.csv") if Path(r["path"]).name == "stack.tif"]
