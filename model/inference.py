@@ -6,7 +6,7 @@ import numpy as np
 
 from . import metrics
 from .constants import PATCH_SIZE
-from .patches import BATCH_PATCHES, UNIFORM, content_region, nothing_to_judge, patch_rows, rebatch
+from .patches import BATCH_PATCHES, UNIFORM, batch_buffer, content_region, nothing_to_judge, patch_rows, rebatch
 from .predictor import load_model
 from .scaling import ImageError, check_plane, scale_factor
 from .tiling import tile_grid
@@ -131,7 +131,8 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batc
         Override the intensity scale (see :func:`model.scaling.to_model_scale`).
     model : FocusModel or path, optional
         Default: the shipped model, loaded once per process. Anything with a
-        ``predict_patches`` method works.
+        ``predict_patches`` method works; it must not keep the array it is
+        given, which is reused for the next call.
     batch_size : int
         Patches per model call; memory use grows with it, not with the image.
 
@@ -164,8 +165,10 @@ def predict(image, *, n_rows=None, n_cols=None, max_value=None, model=None, batc
             yield at[keep], patches if len(keep) == len(patches) else patches[keep]
 
     # Judged patches are regrouped into full model calls: on a typical field most patches are
-    # background, and a few large calls run faster than many small ones.
-    for where, patches in rebatch(to_judge(), batch_size, scale=scale):
+    # background, and a few large calls run faster than many small ones. Every call of this
+    # thread reuses one buffer: fresh memory would cost page faults, image after image.
+    buffer = batch_buffer(min(batch_size, len(origins)))
+    for where, patches in rebatch(to_judge(), batch_size, scale=scale, out=buffer):
         probabilities[where] = model.predict_patches(patches)
     return FocusResult.from_patches(origins, probabilities, grid, image.shape, empty)
 

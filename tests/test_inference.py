@@ -1,4 +1,6 @@
 """predict() with the real shipped model on real images."""
+import concurrent.futures
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,13 @@ def test_batches_of_any_size_give_the_same_numbers(shipped_model, in_focus_image
         np.testing.assert_allclose(result.patch_probabilities, whole.patch_probabilities, atol=1e-5)  # float32
         np.testing.assert_array_equal(result.patch_empty, whole.patch_empty)
         assert result.predicted_level == whole.predicted_level
+
+
+def test_threads_assessing_at_once_get_each_their_own_numbers(shipped_model, in_focus_image, out_of_focus_image):
+    """Each thread reuses its own batch buffer (Dask's threads, a host's workers): none sees another's patches."""
+    images = [in_focus_image, out_of_focus_image, in_focus_image[::-1], out_of_focus_image[:, ::-1]] * 2
+    alone = [predict(image, batch_size=7) for image in images]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda image: predict(image, batch_size=7), images))
+    for one, other in zip(alone, together):
+        np.testing.assert_allclose(other.patch_probabilities, one.patch_probabilities, atol=1e-5)
