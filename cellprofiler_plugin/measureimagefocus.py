@@ -66,7 +66,7 @@ Per image, for each measured image *<image>* (all numbers):
 
 If an image cannot be assessed (colour, smaller than 84x84, values outside
 the intensity scale), all its measurements are NaN, PatchCount is 0, and the
-reason is logged; the rest of the run goes on.
+reason is logged and shown in the module's window; the rest of the run goes on.
 
 Per patch, when patches are saved as objects (one object per patch):
 
@@ -318,6 +318,8 @@ be filtered (FilterObjects), counted or exported downstream."""))
         for i, (name, overlay, rows) in enumerate(shown):
             if overlay is not None:  # CellProfiler shows RGB floats in 0-1
                 figure.subplot_imshow_color(0, i, overlay / 255.0, title=f"Focus of {name}")
+            else:  # no empty axes beside the table that says why
+                figure.subplot(0, i).set_axis_off()
             figure.subplot_table(1, i, rows, col_labels=["Measurement", "Value"])
 
     def _measured(self):

@@ -33,6 +33,8 @@ def main():
     parser.add_argument("--cellprofiler-args", default="", help="more options for cellprofiler, one string")
     parser.add_argument("--expect-model-error", action="store_true",
                         help="the plugin's weights are damaged: only check the error box of the first Step")
+    parser.add_argument("--expect-not-assessed", action="store_true",
+                        help="the first image cannot be assessed: only read the module window of the first Step")
     args = parser.parse_args()
 
     _work_around_wx_float_arguments()
@@ -219,26 +221,33 @@ def focus_module(frame):
     return next(m for m in pipeline.modules() if m.module_name == "MeasureImageFocus")
 
 
-def module_figure(module):
-    """The module's display window, once it shows an image and a table."""
+def module_figure(module, with_image=True):
+    """The module's display window, once it shows a table (and an image, ``with_image``)."""
     import wx
 
     for window in wx.GetTopLevelWindows():
         title = window.GetTitle() if hasattr(window, "GetTitle") else ""
         if title.startswith(f"{module.module_name} #{module.module_num}") and window.IsShown():
             figure = window
-            if figure.subplot(0, 0).get_images() and any(isinstance(w[-1], wx.grid.Grid) for w in figure.widgets):
+            if ((figure.subplot(0, 0).get_images() or not with_image)
+                    and any(isinstance(w[-1], wx.grid.Grid) for w in figure.widgets)):
                 return figure
     return None
+
+
+def read_table(figure):
+    """The rows of the module window's table, as (label, value) pairs."""
+    import wx
+
+    grid = next(w[-1] for w in figure.widgets if isinstance(w[-1], wx.grid.Grid))
+    return [(grid.GetCellValue(r, 0), grid.GetCellValue(r, 1)) for r in range(grid.GetNumberRows())]
 
 
 def read_figure(figure):
     """What the module window shows: the table's rows and the image's pixels."""
     import numpy as np
-    import wx
 
-    grid = next(w[-1] for w in figure.widgets if isinstance(w[-1], wx.grid.Grid))
-    table = {grid.GetCellValue(r, 0): grid.GetCellValue(r, 1) for r in range(grid.GetNumberRows())}
+    table = dict(read_table(figure))
     shown = figure.subplot(0, 0).get_images()[0]
     image = np.asarray(shown.get_array(), dtype=float)
     # Where the image is drawn on screen: matplotlib counts from the canvas's bottom-left corner.
@@ -281,6 +290,13 @@ def drive(args):
         click("Step")
         if args.expect_model_error:
             _read_model_error(args)
+            return
+        if args.expect_not_assessed:
+            figure = wait_for("the MeasureImageFocus window", lambda: module_figure(module, with_image=False))
+            on_gui(lambda: (figure.SetPosition((0, 0)), figure.SetSize((1300, 650)), figure.Raise()))
+            time.sleep(2)
+            REPORT["figure_rows"] = on_gui(read_table, figure)
+            screenshot(args, "not_assessed", figure)
             return
         figure = wait_for("the MeasureImageFocus window", lambda: module_figure(module), timeout=300)
         on_gui(lambda: (figure.SetPosition((0, 0)), figure.SetSize((1300, 650)), figure.Raise()))

@@ -59,11 +59,13 @@ def pipeline_for_this_version(folder, plugins):
     return folder / "pipeline.cppipe"
 
 
-def run_session(base, damaged_weights=False):
+def run_session(base, damaged_weights=False, tiny_image=False):
     """One GUI session of CellProfiler; its report, output folder and screenshots folder.
 
     ``damaged_weights`` (app-like environments, whose plugins folder the test writes): the
     weights file is cut short, and the session only starts test mode and reads the error box.
+    ``tiny_image``: the only image is smaller than a patch, and the session only reads the
+    module window of the first Step.
     """
     if not virtual_display.available():
         message = "Xvfb, xdotool, xdpyinfo and imagemagick are needed (apt-get install xvfb xdotool x11-utils imagemagick)"
@@ -73,11 +75,14 @@ def run_session(base, damaged_weights=False):
     images, output, home = base / "images", base / "output", base / "home"
     for folder in (images, output, home):
         folder.mkdir()
-    for sample in (IN_FOCUS, OUT_OF_FOCUS):
-        shutil.copy(sample, images)
+    if tiny_image:
+        tifffile.imwrite(images / "tiny.tif", tifffile.imread(IN_FOCUS)[:60, :50])
+    else:
+        for sample in (IN_FOCUS, OUT_OF_FOCUS):
+            shutil.copy(sample, images)
     artifacts = (Path(os.environ.get("FOCUS_QUALITY_ARTIFACTS", base / "artifacts")).resolve()
                  / f"cellprofiler{cellprofiler_major()}{'-app' if APP_PYTHON else ''}"
-                 / ("damaged_weights" if damaged_weights else ""))
+                 / ("damaged_weights" if damaged_weights else "tiny_image" if tiny_image else ""))
     artifacts.mkdir(parents=True, exist_ok=True)
     plugins = ROOT / "cellprofiler_plugin"
     if APP_PYTHON:
@@ -94,6 +99,8 @@ def run_session(base, damaged_weights=False):
         command.append("--cellprofiler-args=-e imageio_reader")  # no Bio-Formats download, as offline users do
     if damaged_weights:
         command.append("--expect-model-error")
+    if tiny_image:
+        command.append("--expect-not-assessed")
     with virtual_display.virtual_display() as env:
         glx = virtual_display.has_glx(env)
         proc = subprocess.run(command, env={**env, "HOME": str(home)}, capture_output=True, text=True,
@@ -177,6 +184,17 @@ def test_screenshots_are_kept(session):
     for name in ("settings_panel", "display_window", "after_analysis"):
         path = session["artifacts"] / f"{name}.png"
         assert path.exists() and Image.open(path).size[0] > 400
+
+
+def test_the_module_window_says_why_an_image_was_not_assessed(tmp_path):
+    """The app hides its log: the reason must be in the window."""
+    tiny = run_session(tmp_path, tiny_image=True)
+    assert tiny["returncode"] == 0, (tiny["returncode"], tiny["stderr"][-3000:])
+    assert "driver_error" not in tiny["report"], tiny["report"]
+    rows = tiny["report"]["figure_rows"]
+    assert rows[0] == ["Score", "not assessed"] and rows[1][0] == "Why", rows
+    assert " ".join(value for _, value in rows[1:]) == "DNA is 50 px wide and 60 px high, smaller than one 84x84 patch"
+    assert (tiny["artifacts"] / "not_assessed.png").exists()
 
 
 @pytest.mark.skipif(APP_PYTHON is None, reason="the plugins folder of an app-like environment is the test's own")
