@@ -12,7 +12,7 @@ import numpy as np
 
 from model.constants import NUM_LEVELS, PATCH_SIZE
 from model.inference import best_in_series, predict
-from model.scaling import ImageError
+from model.scaling import ImageError, in_host_words
 
 from . import overlay as rois
 from ._java import jimport
@@ -103,7 +103,7 @@ def run_focus_quality(imp, *, scope="stack", plane=None, channel=None, tiles_x=N
         assessed = [AssessedPlane(p, predict(plane_to_numpy(imp, p.index), n_rows=tiles_y, n_cols=tiles_x,
                                              max_value=max_value, model=model)) for p in positions]
     except ImageError as exc:  # the core names its argument; ImageJ users know the image by its title
-        raise ImageError(str(exc).replace("`image`", str(imp.getTitle()))) from None
+        raise ImageError(in_host_words(exc, imp.getTitle())) from None
     marks = best_in_series([(p.position.channel, p.position.frame) for p in assessed], [p.result for p in assessed])
     for plane, best in zip(assessed, marks):
         plane.best = best

@@ -35,9 +35,10 @@ class ImageError(ValueError):
 MAX_VALUE_ADVICE = "Pass max_value (e.g. 65535 if the values are raw camera counts)."
 
 
-def in_host_words(message, subject, max_value_advice):
+def in_host_words(message, subject, max_value_advice=MAX_VALUE_ADVICE):
     """An :class:`ImageError` message as a host shows it: ``subject`` (a file, an image title) for
-    `image`, and ``max_value_advice`` (a command-line option, a dialog field) for :data:`MAX_VALUE_ADVICE`.
+    `image`, and ``max_value_advice`` (a command-line option, a dialog field) for :data:`MAX_VALUE_ADVICE`
+    (by default kept, for a caller that words it later).
 
     Examples
     --------
